@@ -1,0 +1,177 @@
+"""Training windows and the on-disk cache they live in (ROS-free).
+
+A clip (``MotionClip``) becomes windows of ``window`` model frames: each window is
+moved into its canonical frame (``frames.canonical_frame``), turned into HumanML3D
+features, and paired with the IMU readings of the same frames in the same frame.
+
+Cache layout (one folder)::
+
+    manifest.json         config, and per clip: split, windows, descriptions, source
+    clips/<name>.npz      per clip: features (N, W, 263), joints (N, W, 22, 3),
+                          imu_acc (N, W, 5, 3), imu_ori (N, W, 5, 3, 3), start (N,),
+                          yaw (N,), translation (N, 3)   [float32; world -> canonical],
+                          length (N,) valid rows: takes shorter than a window get
+                          one window padded by holding their last pose
+    stats.npz             feature mean/std over the training windows
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import features, frames
+from .clip import MotionClip, resample
+from .imu import ImuSynthesisConfig, synthesize_from_clip
+
+CACHE_VERSION = 1
+WINDOW_ARRAYS = ("features", "joints", "imu_acc", "imu_ori", "start", "yaw", "translation", "length")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    fps: float = 30.0            # model rate: clips are resampled to it
+    window: int = 64             # feature rows (model frames) per window
+    stride: int = 32             # frames between window starts
+    min_frames: int = 16         # shorter takes are skipped; longer ones padded to a window
+    validation_percent: float = 10.0
+    gravity: str = "included"    # synthesised accelerometers: "included" or "removed"
+    feature_smoothing_s: float = 1.0
+
+    def __post_init__(self):
+        if self.window < 4 or self.stride < 1 or self.fps <= 0 or self.min_frames < 2:
+            raise ValueError(f"bad dataset config: {self}")
+        if not 0 <= self.validation_percent <= 100:
+            raise ValueError("validation_percent must be within 0..100")
+
+    @property
+    def feature_config(self) -> features.FeatureConfig:
+        return features.FeatureConfig(fps=self.fps, facing_smoothing_s=self.feature_smoothing_s)
+
+    def digest(self) -> str:
+        text = json.dumps({"version": CACHE_VERSION, **asdict(self)}, sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def split_of(take: str, validation_percent: float) -> str:
+    """Stable train/validation assignment of a take (all its clips go together)."""
+    bucket = int(hashlib.sha1(take.encode()).hexdigest(), 16) % 10000
+    return "validation" if bucket < validation_percent * 100 else "train"
+
+
+def window_starts(num_frames: int, window: int, stride: int) -> list[int]:
+    """Starts of windows of ``window + 1`` frames (W feature rows need W + 1 poses);
+    a last window flush with the clip's end covers the tail."""
+    last = num_frames - window - 1
+    if last < 0:
+        return []
+    starts = list(range(0, last + 1, stride))
+    if starts[-1] != last:
+        starts.append(last)
+    return starts
+
+
+def pad_clip(clip: MotionClip, num_frames: int) -> MotionClip:
+    """Hold the last frame until the clip has ``num_frames`` frames."""
+    def hold(x):
+        return None if x is None else np.concatenate([x, np.repeat(x[-1:], num_frames - len(x), 0)])
+    return replace(clip, joints=hold(clip.joints), global_rotations=hold(clip.global_rotations),
+                   imu_acc=hold(clip.imu_acc), imu_ori=hold(clip.imu_ori))
+
+
+def clip_windows(clip: MotionClip, config: DatasetConfig) -> dict[str, np.ndarray]:
+    """Cut a clip (already at the template's bone lengths) into canonical windows."""
+    clip = resample(clip, config.fps)
+    valid_rows = clip.num_frames - 1
+    if clip.num_frames < config.min_frames:
+        return {}
+    if clip.num_frames < config.window + 1:
+        clip = pad_clip(clip, config.window + 1)
+    imu = synthesize_from_clip(clip, ImuSynthesisConfig(gravity=config.gravity))
+    acc, ori = (clip.imu_acc, clip.imu_ori) if clip.imu_acc is not None else (imu.acc, imu.ori)
+    out: dict[str, list] = {key: [] for key in WINDOW_ARRAYS}
+    W = config.window
+    for start in window_starts(clip.num_frames, W, config.stride):
+        poses = clip.joints[start:start + W + 1]
+        frame = frames.canonical_frame(poses)
+        canonical = frame.points(poses)
+        out["features"].append(features.features_from_joints(
+            canonical, config.feature_config, canonicalize=False))
+        out["joints"].append(canonical[:W])
+        out["imu_acc"].append(frame.vectors(acc[start:start + W]))
+        out["imu_ori"].append(frame.orientations(ori[start:start + W]))
+        out["start"].append(start)
+        out["yaw"].append(frame.yaw)
+        out["translation"].append(frame.translation)
+        out["length"].append(min(W, valid_rows - start))
+    if not out["start"]:
+        return {}
+    arrays = {key: np.asarray(value) for key, value in out.items()}
+    return {key: (value.astype(np.float32) if value.dtype == np.float64 else value)
+            for key, value in arrays.items()}
+
+
+@dataclass
+class Manifest:
+    """What the cache holds; written atomically so an interrupted build loses little."""
+    config: dict
+    digest: str
+    clips: dict[str, dict] = field(default_factory=dict)
+
+    @classmethod
+    def load_or_new(cls, path: Path, config: DatasetConfig) -> "Manifest":
+        if path.exists():
+            data = json.loads(path.read_text())
+            if data.get("digest") == config.digest():
+                return cls(data["config"], data["digest"], data["clips"])
+        return cls(asdict(config), config.digest())
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"config": self.config, "digest": self.digest,
+                                   "clips": self.clips}, indent=1))
+        os.replace(tmp, path)
+
+
+def save_windows(path: Path, windows: dict[str, np.ndarray]) -> None:
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, **windows)
+    os.replace(tmp, path)
+
+
+class MotionCache:
+    """Read access to a built cache: ``MotionCache(folder).load("train")``."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        manifest = self.folder / "manifest.json"
+        if not manifest.exists():
+            raise FileNotFoundError(f"no dataset cache at {self.folder} (missing {manifest}); "
+                                    "build one with ego4o-build-dataset")
+        data = json.loads(manifest.read_text())
+        self.config = DatasetConfig(**data["config"])
+        self.clips = {name: entry for name, entry in data["clips"].items() if entry.get("windows")}
+
+    def names(self, split: str | None = None) -> list[str]:
+        return sorted(n for n, e in self.clips.items() if split is None or e["split"] == split)
+
+    def load_clip(self, name: str) -> dict[str, np.ndarray]:
+        with np.load(self.folder / "clips" / f"{name}.npz", allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+
+    def load(self, split: str, names: list[str] | None = None) -> dict[str, np.ndarray]:
+        """All windows of a split, concatenated, plus ``clip_index`` into ``names``."""
+        names = self.names(split) if names is None else names
+        parts = [self.load_clip(n) for n in names]
+        if not parts:
+            raise ValueError(f"{self.folder}: no clips in split {split!r}")
+        out = {key: np.concatenate([p[key] for p in parts]) for key in WINDOW_ARRAYS}
+        out["clip_index"] = np.concatenate([np.full(len(p["start"]), i) for i, p in enumerate(parts)])
+        return out
+
+    def normalizer(self) -> features.FeatureNormalizer:
+        return features.FeatureNormalizer.load(self.folder / "stats.npz")

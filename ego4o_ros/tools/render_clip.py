@@ -1,0 +1,66 @@
+"""Render motion to an animated GIF/MP4 or a PNG strip: ``ego4o-render``.
+
+Inputs: a motion file (Bandai BVH, AMASS .npz, HumanML3D .npy, DIP .pkl), or one
+window of a built cache (``--cache DIR --clip NAME --window K``). ``--compare``
+adds a second sequence side by side: a prediction (.npy of (T, 22, 3) joints) or
+``features`` (the joints recovered from the window's cached 263-dim features).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..core import features
+from ..core.dataset import MotionCache
+from ..core.render import render_sequences
+from ..readers import read_clip
+
+
+def load_sequences(args) -> tuple[list[np.ndarray], list[str], float]:
+    if args.cache is not None:
+        if args.clip is None:
+            raise SystemExit("--cache needs --clip NAME (see the cache's manifest.json)")
+        cache = MotionCache(args.cache)
+        if args.clip not in cache.clips:
+            raise SystemExit(f"{args.clip!r} is not in {args.cache}")
+        windows = cache.load_clip(args.clip)
+        if not 0 <= args.window < len(windows["start"]):
+            raise SystemExit(f"{args.clip} has windows 0..{len(windows['start']) - 1}")
+        truth = windows["joints"][args.window].astype(np.float64)
+        sequences, titles, fps = [truth], [f"{args.clip} #{args.window}"], cache.config.fps
+        if args.compare == "features":
+            sequences.append(features.joints_from_features(windows["features"][args.window]))
+            titles.append("from features")
+    else:
+        if args.input is None:
+            raise SystemExit("give a motion file, or --cache with --clip")
+        clip = read_clip(args.input)
+        sequences, titles, fps = [clip.joints], [clip.name], clip.fps
+    if args.compare not in (None, "features"):
+        predicted = np.load(args.compare, allow_pickle=False)
+        sequences.append(predicted)
+        titles.append(Path(args.compare).stem)
+    return sequences, titles, fps
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("input", nargs="?", type=Path, help="motion file")
+    parser.add_argument("-o", "--output", type=Path, required=True, help=".gif, .mp4 or .png (strip)")
+    parser.add_argument("--cache", type=Path, help="dataset cache folder")
+    parser.add_argument("--clip", help="clip name in the cache")
+    parser.add_argument("--window", type=int, default=0, help="window index within the clip")
+    parser.add_argument("--compare", help="'features' or a .npy of predicted joints (T, 22, 3)")
+    parser.add_argument("--every", type=int, default=1, help="render every n-th frame")
+    args = parser.parse_args(argv)
+    sequences, titles, fps = load_sequences(args)
+    render_sequences(sequences, args.output, titles=titles, fps=fps, every=args.every)
+    print(args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

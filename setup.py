@@ -1,0 +1,32 @@
+"""ego4o_ros: installs with pip (ROS from PyPI wheels) or builds with colcon (ament_python)."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "ego4o_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={PACKAGE: ["data/sample/*"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/msg", glob("msg/*.msg")),
+    ],
+    install_requires=["numpy", "scipy", "matplotlib", "pillow", "tqdm", "pyyaml"],
+    zip_safe=True,
+    description="Ego4o wearable motion capture and understanding for ROS 2",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "ego4o-demo = ego4o_ros.tools.demo:main",
+            "ego4o-build-dataset = ego4o_ros.tools.build_dataset:main",
+            "ego4o-render = ego4o_ros.tools.render_clip:main",
+        ],
+    },
+)
