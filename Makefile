@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # A test run gets its own DDS domain and never leaves the machine (REFERENCE.md 4).
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
-.PHONY: demo test dataset clean-venv
+.PHONY: demo test dataset train evaluate benchmark clean-venv
 
 $(VENV)/.installed: requirements.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,21 @@ demo: $(VENV)/.installed
 
 dataset: $(VENV)/.installed
 	$(PY) -m ego4o_ros.tools.build_dataset
+
+# Default weights: resumable; encoder and baseline train side by side on one core each.
+TRAIN_OUT ?= out/train
+train: dataset
+	$(PY) -m ego4o_ros.tools.train vqvae --out $(TRAIN_OUT) --threads 2
+	$(PY) -m ego4o_ros.tools.train encoder --out $(TRAIN_OUT) --vqvae $(TRAIN_OUT)/vqvae --threads 1 & \
+	$(PY) -m ego4o_ros.tools.train baseline --out $(TRAIN_OUT) --threads 1 & wait
+	$(PY) -m ego4o_ros.tools.train captioner --out $(TRAIN_OUT) --vqvae $(TRAIN_OUT)/vqvae
+	@echo "weights in $(TRAIN_OUT); copy the *.safetensors and *.json there into ego4o_ros/weights/ to make them the default"
+
+evaluate: $(VENV)/.installed
+	$(PY) -m ego4o_ros.tools.evaluate --json out/evaluation.json
+
+benchmark: $(VENV)/.installed
+	$(PY) -m ego4o_ros.tools.benchmark
 
 test: $(VENV)/.installed
 	ROS_DOMAIN_ID=$$(( ($$$$ % 100) + 100 )) $(PY) -m pytest -q test

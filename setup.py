@@ -9,7 +9,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={PACKAGE: ["data/sample/*"]},
+    package_data={PACKAGE: ["data/sample/*", "weights/*"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -17,7 +17,8 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         (f"share/{PACKAGE}/msg", glob("msg/*.msg")),
     ],
-    install_requires=["numpy", "scipy", "matplotlib", "pillow", "tqdm", "pyyaml"],
+    install_requires=["numpy", "scipy", "matplotlib", "pillow", "tqdm", "pyyaml", "torch", "safetensors",
+                      "onnxruntime", "sentence-transformers"],
     zip_safe=True,
     description="Ego4o wearable motion capture and understanding for ROS 2",
     license="Apache-2.0",
@@ -27,6 +28,9 @@ setup(
             "ego4o-demo = ego4o_ros.tools.demo:main",
             "ego4o-build-dataset = ego4o_ros.tools.build_dataset:main",
             "ego4o-render = ego4o_ros.tools.render_clip:main",
+            "ego4o-train = ego4o_ros.tools.train:main",
+            "ego4o-evaluate = ego4o_ros.tools.evaluate:main",
+            "ego4o-benchmark = ego4o_ros.tools.benchmark:main",
         ],
     },
 )

@@ -233,3 +233,29 @@ class FeatureNormalizer:
     def load(cls, path: str | Path) -> "FeatureNormalizer":
         with np.load(path, allow_pickle=False) as data:
             return cls(data["mean"], data["std"])
+
+
+class RootIntegrator:
+    """Online ``joints_from_features``: one feature row in, that frame's joints out.
+
+    Integrates the root's yaw and position row by row exactly as ``recover_root`` does
+    for a whole sequence, so a stream of rows gives the same joints as the batch call.
+    """
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.half_yaw = 0.0
+        self.position = np.zeros(3)
+
+    def step(self, row: np.ndarray) -> np.ndarray:
+        """(263,) -> joints (22, 3) of this frame; then advance to the next frame."""
+        facing = np.array([np.cos(self.half_yaw), 0.0, np.sin(self.half_yaw), 0.0])
+        root = np.array([self.position[0], row[3], self.position[2]])
+        local = rotations.qrot(rotations.qinv(facing), row[4:67].reshape(21, 3))
+        joints = np.concatenate([root[None], local + root * np.array([1.0, 0.0, 1.0])], axis=0)
+        self.half_yaw += float(row[0])
+        facing_next = np.array([np.cos(self.half_yaw), 0.0, np.sin(self.half_yaw), 0.0])
+        self.position += rotations.qrot(rotations.qinv(facing_next), np.array([row[1], 0.0, row[2]]))
+        return joints

@@ -248,10 +248,36 @@ def apply_world_rotation(readings: ImuReadings, R: np.ndarray) -> ImuReadings:
 
 
 def model_inputs(readings: ImuReadings) -> np.ndarray:
-    """(T, 5, 9) network input: ``acc / ACC_SCALE`` then the 6-D rotation of ``ori``.
+    """(T, 5, 9) network input of one reading set, see ``network_inputs`` (no heading
+    alignment, absent sites from ``readings.mask``)."""
+    present = np.broadcast_to(readings.mask, readings.acc.shape[:-1])
+    return network_inputs(readings.acc, readings.ori, present, align_heading=False)
 
-    IMUPoser's scaling; with gravity-included data nothing is subtracted, so a sensor
-    at rest gives (0, 0.327, 0). Masked (absent) sites are all zeros.
+
+def sensor_heading(ori: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Yaw (radians about +Y) of the present sensors' mean horizontal forward axis.
+
+    ori (..., T, 5, 3, 3), present (..., T, 5) -> (...,). A sensor's forward axis is
+    ``ori @ +Z``: the body's forward when it stood in the calibration pose. 0 when no
+    sensor is present. Used to put a window in a frame that needs no ground truth.
     """
-    x = np.concatenate([readings.acc / ACC_SCALE, rotations.matrix_to_cont6d(readings.ori)], axis=-1)
-    return x * readings.mask[None, :, None]
+    forward = ori[..., :, 2] * present[..., None]
+    return np.arctan2(forward[..., 0].sum((-1, -2)), forward[..., 2].sum((-1, -2)))
+
+
+def network_inputs(acc: np.ndarray, ori: np.ndarray, present: np.ndarray,
+                   align_heading: bool = True) -> np.ndarray:
+    """Network input (..., T, 5, 9): ``acc / ACC_SCALE`` and the 6-D rotation of ``ori``.
+
+    IMUPoser's scaling; with gravity-included data nothing is subtracted, so a sensor at
+    rest gives (0, 0.327, 0). Absent sites (``present`` False) are all zeros. With
+    ``align_heading`` the window is first turned about +Y so that ``sensor_heading``
+    is 0: the same rule in training and online, no ground truth needed.
+    """
+    present = np.asarray(present, dtype=bool)
+    if align_heading:
+        turn = rotations.axis_rotation("Y", -sensor_heading(ori, present))
+        acc = np.einsum("...ij,...tsj->...tsi", turn, acc)
+        ori = np.einsum("...ij,...tsjk->...tsik", turn, ori)
+    x = np.concatenate([acc / ACC_SCALE, rotations.matrix_to_cont6d(ori)], axis=-1)
+    return (x * present[..., None]).astype(np.float32)

@@ -1,0 +1,59 @@
+"""Export a window model to ONNX and run it with onnxruntime (the online fast path)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .capture import Ego4oModel
+
+
+class _Ego4oWindow(torch.nn.Module):
+    """Ego4o with every input explicit (ONNX has no optional inputs): text and its
+    presence flag are always given; an absent text is a zero vector flagged False."""
+
+    def __init__(self, model: Ego4oModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, imu_inputs, present, text, text_present):
+        features, ids = self.model(imu_inputs, present, text, text_present)
+        return features, ids
+
+
+def export_ego4o(model: Ego4oModel, path: str | Path, window: int = 64, opset: int = 17) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text_dim = model.encoder.config.text_dim
+    example = (torch.zeros(1, window, 5, 9), torch.ones(1, window, 5, dtype=torch.bool),
+               torch.zeros(1, text_dim), torch.zeros(1, dtype=torch.bool))
+    torch.onnx.export(_Ego4oWindow(model).eval(), example, str(path), opset_version=opset, dynamo=False,
+                      input_names=["imu", "present", "text", "text_present"], output_names=["features", "codes"],
+                      dynamic_axes={name: {0: "batch"} for name in ("imu", "present", "text", "text_present",
+                                                                    "features", "codes")})
+    return path
+
+
+class OnnxEgo4o:
+    """onnxruntime session with the ``WindowPredictor.predict`` signature."""
+    name, uses_text = "ego4o_onnx", True
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        import onnxruntime
+        if not Path(path).exists():
+            raise FileNotFoundError(f"ONNX model missing: {path}")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.text_dim = self.session.get_inputs()[2].shape[1]
+
+    def predict(self, imu_inputs, present, text=None, text_present=None):
+        batch = len(imu_inputs)
+        if text is None:
+            text, text_present = np.zeros((batch, self.text_dim), np.float32), np.zeros(batch, bool)
+        features, ids = self.session.run(None, {"imu": np.asarray(imu_inputs, np.float32),
+                                                "present": np.asarray(present, bool),
+                                                "text": np.asarray(text, np.float32),
+                                                "text_present": np.asarray(text_present, bool)})
+        return features, ids
