@@ -14,7 +14,9 @@ $(VENV)/.installed: requirements.txt setup.py
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
+# The whole graph on the bundled walk: replay -> fusion -> captioning -> loop, recorded.
 demo: $(VENV)/.installed
+	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( ($$$$ % 100) + 100 ))} $(PY) -m ego4o_ros.tools.capture --json out/capture/summary.json
 	$(PY) -m ego4o_ros.tools.demo
 
 dataset: $(VENV)/.installed

@@ -43,9 +43,14 @@ class Ego4oModel(torch.nn.Module):
         self.encoder, self.vqvae = encoder, vqvae
 
     def forward(self, imu_inputs, present, text=None, text_present=None):
-        logits = self.encoder(imu_inputs, present, text, text_present)
-        ids = torch.stack([part.argmax(-1) for part in logits], dim=-1)
+        ids, _ = self.encode_codes(imu_inputs, present, text, text_present)
         return self.vqvae.decode(ids), ids
+
+    def encode_codes(self, imu_inputs, present, text=None, text_present=None):
+        """Code ids (N, T', parts) and their softmax probability (a per-part confidence)."""
+        logits = self.encoder(imu_inputs, present, text, text_present)
+        best = [part.softmax(-1).max(-1) for part in logits]
+        return torch.stack([b.indices for b in best], dim=-1), torch.stack([b.values for b in best], dim=-1)
 
     @classmethod
     def load(cls, encoder_stem: str | Path, vqvae_stem: str | Path | None = None) -> tuple["Ego4oModel", dict]:
@@ -68,6 +73,7 @@ class WindowPredictor:
 
     def __init__(self, name: str, model: torch.nn.Module, uses_text: bool):
         self.name, self.model, self.uses_text = name, model, uses_text
+        self.last_confidence: np.ndarray | None = None  # (N, T', parts) of the last Ego4o call
 
     @torch.inference_mode()
     def predict(self, imu_inputs: np.ndarray, present: np.ndarray, text: np.ndarray | None = None,
@@ -77,6 +83,7 @@ class WindowPredictor:
         if isinstance(self.model, Ego4oModel):
             t = None if text is None or not self.uses_text else torch.from_numpy(np.ascontiguousarray(text, np.float32))
             tp = None if t is None else torch.from_numpy(np.ascontiguousarray(text_present, bool))
-            features, ids = self.model(x, p, t, tp)
-            return features.numpy(), ids.numpy()
+            ids, confidence = self.model.encode_codes(x, p, t, tp)
+            self.last_confidence = confidence.numpy()
+            return self.model.vqvae.decode(ids).numpy(), ids.numpy()
         return self.model(x, p).numpy(), None

@@ -23,6 +23,7 @@ class PoseOutput:
     features: np.ndarray    # (263,) denormalised HumanML3D features of that frame
     joints: np.ndarray      # (22, 3) metres, in the stream's frame (integrated root)
     codes: np.ndarray | None  # (6,) code ids of the chunk holding the frame (Ego4o only)
+    confidence: np.ndarray | None = None  # (6,) softmax probability of those codes
 
 
 class StreamingCapture:
@@ -60,8 +61,11 @@ class StreamingCapture:
         features, ids = self.predictor.predict(inputs, self._present[order][None], *self._text_args(text))
         row = self.window - 1 - self.lookahead
         values = self.normalizer.denormalize(features[0, row])
-        codes = None if ids is None else ids[0, row * ids.shape[1] // self.window]
-        return PoseOutput(described, values, self._root.step(values), codes)
+        chunk = row * (ids.shape[1] if ids is not None else 1) // self.window
+        codes = None if ids is None else ids[0, chunk]
+        last = getattr(self.predictor, "last_confidence", None)  # the ONNX face has none
+        confidence = None if ids is None or last is None else last[0, chunk]
+        return PoseOutput(described, values, self._root.step(values), codes, confidence)
 
     def _warmup_order(self) -> np.ndarray:
         # Fewer frames than a window: the held first frame pads the front.

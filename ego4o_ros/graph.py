@@ -1,0 +1,49 @@
+"""The capture graph, described once: read by ``launch/capture.launch.py`` (full ROS
+installs) and by ``ego4o-capture`` (which starts the same nodes where ``launch`` is
+missing, e.g. ROS from PyPI wheels). Parameters live in ``config/capture.yaml``.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE = "ego4o_ros"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str                  # node name (= its section in config/capture.yaml)
+    executable: str            # `ros2 run ego4o_ros <executable>`
+    module: str                # Python module holding the node class and main()
+    node_class: str
+    own_process: bool = False  # the in-process runner still starts it apart
+    remappings: tuple[tuple[str, str], ...] = ()
+
+
+def capture_graph(replay: bool = True, record: bool = True) -> list[NodeSpec]:
+    nodes = [NodeSpec("fusion", "fusion_node", "ego4o_ros.nodes.fusion_node", "FusionNode"),
+             # Its own process: a slow captioner must never stall capture.
+             NodeSpec("captioning", "captioning_node", "ego4o_ros.nodes.captioning_node", "CaptioningNode",
+                      own_process=True)]
+    if replay:
+        nodes.insert(0, NodeSpec("wearable_replay", "wearable_replay_node", "ego4o_ros.nodes.wearable_replay_node",
+                                 "WearableReplayNode"))
+    if record:
+        nodes.append(NodeSpec("recorder", "recorder_node", "ego4o_ros.nodes.recorder_node", "RecorderNode"))
+    return nodes
+
+
+def share_file(*parts: str) -> Path:
+    """A file of the package's share tree: the source checkout, or where pip / colcon put it."""
+    source = Path(__file__).resolve().parents[1].joinpath(*parts)
+    if source.exists():
+        return source
+    installed = Path(sys.prefix, "share", PACKAGE, *parts)
+    if installed.exists():
+        return installed
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return Path(get_package_share_directory(PACKAGE), *parts)
+    except (ImportError, LookupError):
+        raise FileNotFoundError(f"{'/'.join(parts)} not found in {source.parent} or {installed.parent}") from None

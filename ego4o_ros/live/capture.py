@@ -1,0 +1,183 @@
+"""The live capture loop: sensors that come and go -> poses at the model rate.
+
+No synchroniser waits for every input (a missing wearable would block it). Each sensor
+has its own buffer; frames are produced on a fixed grid at the model rate, driven by
+the data's own stamps (so a bag replayed fast, or sim time, works the same). Grid
+time ``t`` is produced once every *active* sensor (newest sample within
+``max_sensor_age_s`` of the newest sample of any sensor) has reached ``t``; a sensor
+whose newest sample is older than that is absent from the frame, so output keeps
+flowing when one goes quiet. A frame at ``t`` describes the pose ``lookahead`` frames
+earlier.
+"""
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core import imu
+from ..models.capture import DEFAULT_WEIGHTS, Ego4oModel, WindowPredictor, normalizer_of
+from ..models.online import StreamingCapture
+from .sensors import ImuConvention, ImuSampleBuffer, calibrate_tpose, reset_heading
+
+
+@dataclass(frozen=True)
+class LiveCaptureConfig:
+    max_sensor_age_s: float = 0.15   # newer than this behind the newest input = present
+    max_catchup_frames: int = 15     # further behind: skip ahead (counted as dropped)
+    text_max_age_s: float = 20.0     # a description older than this is no longer used
+    restart_after_s: float = 1.0     # no sensor for this long: start a fresh stream
+
+
+@dataclass
+class LiveFrame:
+    stamp: float                 # s, the time of the pose described
+    input_stamp: float           # s, grid time of the newest input frame it used
+    newest_sample: float         # s, stamp of the newest sample buffered when it was made
+    joints: np.ndarray           # (22, 3) m, body frame, integrated root
+    features: np.ndarray         # (263,)
+    codes: np.ndarray | None     # (6,) part code ids
+    confidence: np.ndarray | None  # (6,) 0..1 per body part
+    sites: tuple[str, ...]       # sensors present in the newest input frame
+    used_text: bool
+
+
+@dataclass
+class LiveCaptureStats:
+    frames: int = 0
+    dropped: int = 0         # grid frames skipped because processing fell behind
+    restarts: int = 0
+    texts: int = 0
+    # newest input stamp -> output published, filled by whoever publishes (the node)
+    latencies_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=600))
+
+
+class LiveCapture:
+    def __init__(self, streaming: StreamingCapture, fps: float,
+                 conventions: dict[str, ImuConvention] | None = None,
+                 config: LiveCaptureConfig = LiveCaptureConfig()):
+        conventions = conventions or {}
+        unknown = set(conventions) - set(imu.IMU_SITES)
+        if unknown:
+            raise ValueError(f"unknown IMU sites {sorted(unknown)}; sites are {imu.IMU_SITES}")
+        self.streaming, self.fps, self.config = streaming, fps, config
+        self.buffers = {site: ImuSampleBuffer(conventions.get(site, ImuConvention())) for site in imu.IMU_SITES}
+        self.stats = LiveCaptureStats()
+        self._text: tuple[np.ndarray, float] | None = None
+        self._next_t: float | None = None
+        self._last_ready: float | None = None
+        self._grid_start = 0.0
+
+    # Inputs -------------------------------------------------------------------------
+    def push_imu(self, site: str, stamp: float, acc, quat_xyzw, frame_id: str = "",
+                 now: float | None = None) -> str | None:
+        """One sample of one site; None when accepted, else the reason it was dropped."""
+        return self.buffers[site].push(stamp, acc, quat_xyzw, frame_id, now)
+
+    def set_text(self, embedding: np.ndarray, stamp: float) -> None:
+        """The latest description (already encoded) and the time it refers to."""
+        self._text = (np.asarray(embedding, np.float32), stamp)
+        self.stats.texts += 1
+
+    def calibrate_tpose(self) -> list[str]:
+        return calibrate_tpose(self.buffers)
+
+    def reset_heading(self) -> float:
+        return reset_heading(self.buffers)
+
+    # Output -------------------------------------------------------------------------
+    def newest_stamp(self) -> float | None:
+        stamps = [b.newest_stamp for b in self.buffers.values() if b.newest_stamp is not None]
+        return max(stamps) if stamps else None
+
+    def active_sites(self, at: float | None = None) -> list[str]:
+        """Sensors whose newest sample is within the age limit of ``at`` (default: the
+        newest sample of any sensor)."""
+        at = self.newest_stamp() if at is None else at
+        if at is None:
+            return []
+        return [site for site, b in self.buffers.items()
+                if b.newest_stamp is not None and b.newest_stamp >= at - self.config.max_sensor_age_s]
+
+    def text_age(self, at: float) -> float | None:
+        return None if self._text is None else at - self._text[1]
+
+    def advance(self, now: float | None = None) -> list[LiveFrame]:
+        """Produce every grid frame the buffered data allows. ``now`` (s, same clock as
+        the stamps) lets sensors that went silent expire even when nothing else arrives."""
+        newest = self.newest_stamp()
+        if newest is None:
+            return []
+        at = max(newest, now) if now is not None else newest
+        active = self.active_sites(at)
+        if not active:
+            return []
+        ready_until = min(self.buffers[s].newest_stamp for s in active)
+        dt = 1.0 / self.fps
+        # A gap in the data (every sensor silent for a while) starts a fresh stream; falling
+        # behind while data flows is handled below by skipping (and counting) frames.
+        gap = False
+        if self._last_ready is not None and ready_until > self._last_ready:
+            resumed = min(self.buffers[s].first_after(self._last_ready) for s in active)
+            gap = resumed - self._last_ready > self.config.restart_after_s
+        if self._next_t is None or gap:
+            if gap:
+                self.stats.restarts += 1
+            self.streaming.reset()
+            self._next_t = self._grid_start = ready_until
+        self._last_ready = ready_until
+        behind = int((ready_until - self._next_t) / dt) + 1
+        if behind > self.config.max_catchup_frames:
+            skip = behind - self.config.max_catchup_frames
+            self.stats.dropped += skip
+            self._next_t += skip * dt
+        out = []
+        while self._next_t <= ready_until + 1e-9:
+            frame = self._step(self._next_t, active, ready_until)
+            if frame is not None:
+                out.append(frame)
+            self._next_t += dt
+        return out
+
+    def warm_up(self) -> None:
+        """One throw-away step, so the first real frame does not pay for lazy initialisation."""
+        self.streaming.reset()
+        for _ in range(self.streaming.lookahead + 1):
+            self.streaming.step(np.zeros((imu.NUM_SITES, 3)), np.broadcast_to(np.eye(3), (imu.NUM_SITES, 3, 3)),
+                                np.ones(imu.NUM_SITES, bool))
+        self.streaming.reset()
+
+    def _step(self, t: float, candidates: list[str], newest_sample: float) -> LiveFrame | None:
+        acc = np.zeros((imu.NUM_SITES, 3))
+        ori = np.broadcast_to(np.eye(3), (imu.NUM_SITES, 3, 3)).copy()
+        present = np.zeros(imu.NUM_SITES, bool)
+        for i, site in enumerate(imu.IMU_SITES):
+            buffer = self.buffers[site]
+            if site in candidates and buffer.newest_stamp >= t - self.config.max_sensor_age_s:
+                sample_acc, sample_ori = buffer.sample(np.array([t]))
+                acc[i], ori[i], present[i] = sample_acc[0], sample_ori[0], True
+        text = None
+        if self._text is not None and t - self._text[1] <= self.config.text_max_age_s:
+            text = self._text[0]
+        pose = self.streaming.step(acc, ori, present, text)
+        if pose is None:
+            return None
+        self.stats.frames += 1
+        return LiveFrame(stamp=self._grid_start + pose.frame / self.fps, input_stamp=t,
+                         newest_sample=newest_sample, joints=pose.joints,
+                         features=pose.features, codes=pose.codes, confidence=pose.confidence,
+                         sites=tuple(s for s, p in zip(imu.IMU_SITES, present) if p), used_text=text is not None)
+
+
+def load_live_capture(weights: Path = DEFAULT_WEIGHTS, lookahead: int = 2,
+                      conventions: dict[str, ImuConvention] | None = None,
+                      config: LiveCaptureConfig = LiveCaptureConfig()) -> tuple[LiveCapture, dict]:
+    """The default Ego4o model (or one from ``weights``) wrapped for live use; returns
+    the capture loop and the encoder's metadata (rate, window, text backend)."""
+    model, metadata = Ego4oModel.load(Path(weights) / "encoder")
+    dataset = metadata["dataset"]
+    streaming = StreamingCapture(WindowPredictor("ego4o", model, True), normalizer_of(metadata),
+                                 window=dataset["window"], lookahead=lookahead)
+    return LiveCapture(streaming, dataset["fps"], conventions, config), metadata

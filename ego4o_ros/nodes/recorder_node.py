@@ -1,0 +1,95 @@
+"""Recorder node: chosen topics -> a rosbag2 directory (MCAP), without rosbag2_py.
+
+Subscribes raw (the CDR bytes are written unchanged), records each topic's QoS and
+message definition (custom ones from ``msg/``), picks up topics that appear later,
+and writes through ``core/bag.BagWriter``, which flushes about once a second so a
+killed recorder loses at most about that much.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import ReliabilityPolicy
+
+from ..core.bag import BagWriter, TopicSpec
+from .common import declare, reliable_qos, sensor_qos
+from .wearable_replay_node import message_class
+
+DEFAULT_TOPICS = ["imu/left_wrist", "imu/right_wrist", "imu/left_pocket", "imu/right_pocket", "imu/head",
+                  "joint_states", "joint_poses", "smpl_pose", "skeleton_markers", "description",
+                  "description_stamped", "ground_truth/joint_poses", "/diagnostics"]
+MSG_DIR = Path(__file__).resolve().parents[2] / "msg"
+
+
+def custom_message_definitions() -> dict[str, str]:
+    """The package's own ``.msg`` files, "ego4o_ros/msg/Name" -> text, from the source tree
+    or the installed share directory."""
+    candidates = [MSG_DIR, Path(sys.prefix) / "share" / "ego4o_ros" / "msg"]
+    for folder in candidates:
+        if folder.is_dir():
+            return {f"ego4o_ros/msg/{p.stem}": p.read_text() for p in sorted(folder.glob("*.msg"))}
+    return {}
+
+
+class RecorderNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("recorder", **kwargs)
+        output = declare(self, "output", "", "bag directory to create ('' = bags/ego4o_<date>_<time>)")
+        self.wanted = {self.resolve_topic_name(t) for t in declare(self, "topics", DEFAULT_TOPICS,
+                                                                    "topics to record (relative names resolve)")}
+        flush = declare(self, "flush_period", 1.0, "s between flushes to disk (the most a kill can lose)")
+        self.path = Path(output or time.strftime("bags/ego4o_%Y%m%d_%H%M%S"))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = BagWriter(self.path, custom_msg_definitions=custom_message_definitions(), flush_period_s=flush)
+        self.subscribed: dict[str, str] = {}
+        self.create_timer(declare(self, "discovery_period", 0.5, "s between looks for new topics"), self._discover)
+        self.get_logger().info(f"recording to {self.path}")
+        self._discover()
+
+    def _discover(self) -> None:
+        for topic, types in self.get_topic_names_and_types():
+            if topic in self.subscribed or topic not in self.wanted or not types:
+                continue
+            msgtype = types[0]
+            try:
+                kind = message_class(msgtype)
+            except (ImportError, AttributeError):
+                continue  # a custom type not built here: nobody here can publish it either
+            publishers = self.get_publishers_info_by_topic(topic)
+            best_effort = any(p.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for p in publishers)
+            self.writer.add_topic(TopicSpec(topic, msgtype, "sensor" if best_effort else "reliable"))
+            qos = sensor_qos() if best_effort else reliable_qos(100)
+            self.create_subscription(kind, topic, lambda data, name=topic: self._write(name, data), qos, raw=True)
+            self.subscribed[topic] = msgtype
+
+    def _write(self, topic: str, cdr: bytes) -> None:
+        self.writer.write(topic, self.get_clock().now().nanoseconds, cdr)
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def destroy_node(self):
+        self.close()
+        return super().destroy_node()
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = RecorderNode()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Wearable replay node: a motion clip or a recorded bag -> live wearable topics.
+
+From a clip (BVH / HumanML3D / AMASS; default: the bundled Bandai walk) it publishes
+``imu/<site>`` (``sensor_msgs/Imu``) for the chosen sites at the device rate, with
+optional noise, drops and outages, optional camera frames (``camera/image_raw``, a
+test pattern: no egocentric video ships), and the ground truth on
+``ground_truth/joint_poses``. From a bag it republishes every recorded topic
+unchanged (raw CDR). ``speed`` > 1 replays faster than real time. This is the demo
+source and the test fixture; real wearable bridges publish the same topics.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from geometry_msgs.msg import Pose, PoseArray
+from rclpy.node import Node
+from sensor_msgs.msg import Image, Imu
+from std_msgs.msg import Header
+
+from ..live.replay import ReplayConfig, WearableReplay
+from ..tools.demo import SAMPLE
+from .common import declare, reliable_qos, sensor_qos, to_stamp
+
+
+def message_class(msgtype: str):
+    """"sensor_msgs/msg/Imu" -> the Python class (ImportError when not installed)."""
+    package, kind, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{package}.{kind}"), name)
+
+
+def parse_outages(entries: list[str]) -> tuple[tuple[str, float, float], ...]:
+    """["head:3.0:5.0", ...] -> ((site, start s, end s), ...)."""
+    out = []
+    for entry in entries:
+        try:
+            site, start, end = entry.split(":")
+            out.append((site, float(start), float(end)))
+        except ValueError:
+            raise ValueError(f"outages: expected 'site:start_s:end_s', got {entry!r}") from None
+    return tuple(out)
+
+
+class WearableReplayNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("wearable_replay", **kwargs)
+        clip = declare(self, "clip", "", "motion file to replay (BVH, HumanML3D .npy, AMASS .npz; '' = bundled walk)")
+        clip = clip or str(SAMPLE)
+        self.bag = declare(self, "bag", "", "rosbag2 directory to republish instead of a clip ('' = use clip)")
+        self.speed = declare(self, "speed", 1.0, "replay speed (1 = real time)")
+        self.loop = declare(self, "loop", False, "start again at the end")
+        self.start_delay = declare(self, "start_delay", 0.5, "s to wait before the first sample (let subscribers join)")
+        self.camera_rate = declare(self, "camera_rate", 0.0, "Hz of camera test-pattern frames (0 = no camera)")
+        config = ReplayConfig(
+            sites=tuple(declare(self, "sites", ["left_wrist", "right_pocket", "head"], "IMU sites to publish")),
+            imu_rate_hz=declare(self, "imu_rate", 100.0, "Hz of every IMU"),
+            acc_noise=declare(self, "acc_noise", 0.0, "m/s^2 Gaussian noise on accelerations"),
+            drop_probability=declare(self, "drop_probability", 0.0, "chance that any one sample is lost"),
+            # A typed string-array default needs one entry: the empty string means none.
+            outages=parse_outages([e for e in declare(self, "outages", [""],
+                                                      "'site:start_s:end_s' windows without samples") if e]))
+        self.finished = False
+        self.published = 0
+        self._elapsed = 0.0      # replay time (s) already published
+        self._offset = 0.0       # added to replay time when looping
+        self._last_tick = None
+        self._start = None
+        if self.bag:
+            self._setup_bag(Path(self.bag))
+        else:
+            self.replay = WearableReplay.from_file(clip, config)
+            self.duration = self.replay.duration
+            self.pub_imu = {site: self.create_publisher(Imu, f"imu/{site}", sensor_qos()) for site in config.sites}
+            self.pub_truth = self.create_publisher(PoseArray, "ground_truth/joint_poses", reliable_qos())
+            self.pub_image = self.create_publisher(Image, "camera/image_raw", sensor_qos(5))
+            self._next_image = 0.0
+            self.get_logger().info(f"replaying {self.replay.name} ({self.duration:.1f} s) on {', '.join(config.sites)}"
+                                   f" at {config.imu_rate_hz:g} Hz, speed {self.speed:g}")
+        self.create_timer(0.01, self._on_timer)
+
+    def _setup_bag(self, path: Path) -> None:
+        from ..core.bag import read_bag
+        self.messages = list(read_bag(path))
+        if not self.messages:
+            raise ValueError(f"{path}: bag has no messages")
+        self.bag_start = self.messages[0].timestamp_ns
+        self.duration = (self.messages[-1].timestamp_ns - self.bag_start) * 1e-9
+        self.bag_publishers, self._bag_index = {}, 0
+        for message in self.messages:
+            if message.topic in self.bag_publishers:
+                continue
+            try:
+                kind = message_class(message.msgtype)
+            except (ImportError, AttributeError):
+                self.get_logger().warn(f"{message.topic}: type {message.msgtype} not installed here, not replayed")
+                self.bag_publishers[message.topic] = None
+                continue
+            self.bag_publishers[message.topic] = self.create_publisher(kind, message.topic, sensor_qos())
+        self.get_logger().info(f"replaying bag {path} ({self.duration:.1f} s, {len(self.messages)} messages)")
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_timer(self) -> None:
+        if self.finished:
+            return
+        now = self._now()
+        if self._start is None:
+            self._start = now + self.start_delay
+        if now < self._start:
+            return
+        target = (now - self._start) * self.speed
+        if self.bag:
+            self._publish_bag(target)
+        else:
+            self._publish_clip(self._elapsed, min(target, self.duration + 1e-9))
+        self._elapsed = target
+        if target >= self.duration:
+            if not self.loop:
+                self.finished = True
+                self.get_logger().info(f"replay finished: {self.published} messages")
+                return
+            self._start, self._elapsed = self._start + self.duration / self.speed, 0.0
+            self._offset += self.duration
+            self._bag_index = 0
+
+    def _publish_clip(self, start: float, end: float) -> None:
+        # Stamps are the data's own time (start + clip time), so relative timing is exact
+        # whatever the replay speed.
+        base = self._start + self._offset
+        for sample in self.replay.imu_samples(start, end):
+            msg = Imu(header=Header(stamp=to_stamp(base + sample.stamp), frame_id=f"{sample.site}_imu"))
+            msg.linear_acceleration.x, msg.linear_acceleration.y, msg.linear_acceleration.z = map(float, sample.acc)
+            q = sample.quat_xyzw
+            msg.orientation.x, msg.orientation.y, msg.orientation.z, msg.orientation.w = map(float, q)
+            msg.angular_velocity_covariance[0] = -1.0  # no gyro in the synthesis
+            self.pub_imu[sample.site].publish(msg)
+            self.published += 1
+        for stamp, joints in self.replay.truth_frames(start, end):
+            poses = PoseArray(header=Header(stamp=to_stamp(base + stamp), frame_id="world"))
+            for p in joints:
+                pose = Pose()
+                pose.position.x, pose.position.y, pose.position.z = map(float, p)
+                pose.orientation.w = 1.0
+                poses.poses.append(pose)
+            self.pub_truth.publish(poses)
+        while self.camera_rate > 0 and self._next_image < end:
+            self.pub_image.publish(self._test_pattern(base + self._next_image))
+            self._next_image += 1.0 / self.camera_rate
+
+    def _test_pattern(self, stamp: float, size: int = 224) -> Image:
+        # A moving gradient: exercises the camera path (rate, size, encoding), nothing more.
+        shift = int(stamp * 60) % size
+        row = ((np.arange(size) + shift) % size * (255 // size)).astype(np.uint8)
+        pixels = np.repeat(np.repeat(row[None, :, None], size, 0), 3, 2)
+        return Image(header=Header(stamp=to_stamp(stamp), frame_id="head_camera"), height=size, width=size,
+                     encoding="rgb8", step=size * 3, data=pixels.tobytes())
+
+    def _publish_bag(self, target: float) -> None:
+        limit = self.bag_start + int(target * 1e9)
+        while self._bag_index < len(self.messages) and self.messages[self._bag_index].timestamp_ns <= limit:
+            message = self.messages[self._bag_index]
+            publisher = self.bag_publishers.get(message.topic)
+            if publisher is not None:
+                publisher.publish(bytes(message.cdr))
+                self.published += 1
+            self._bag_index += 1
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = WearableReplayNode()
+    try:
+        while rclpy.ok() and not node.finished:
+            rclpy.spin_once(node, timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""`ros2 launch ego4o_ros capture.launch.py [replay:=false] [record:=false]`.
+
+The nodes come from ego4o_ros/graph.py (the same description `ego4o-capture` runs
+where `launch` is missing); parameters from config/capture.yaml.
+"""
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from ego4o_ros.graph import PACKAGE, capture_graph, share_file
+
+
+def _nodes(context):
+    replay = LaunchConfiguration("replay").perform(context).lower() == "true"
+    record = LaunchConfiguration("record").perform(context).lower() == "true"
+    params = LaunchConfiguration("params").perform(context) or str(share_file("config", "capture.yaml"))
+    return [Node(package=PACKAGE, executable=spec.executable, name=spec.name, parameters=[params],
+                 remappings=list(spec.remappings), output="screen")
+            for spec in capture_graph(replay=replay, record=record)]
+
+
+def generate_launch_description():
+    return LaunchDescription([
+        DeclareLaunchArgument("replay", default_value="true", description="replay the bundled clip as wearables"),
+        DeclareLaunchArgument("record", default_value="true", description="record a bag"),
+        DeclareLaunchArgument("params", default_value="", description="parameter file ('' = config/capture.yaml)"),
+        OpaqueFunction(function=_nodes),
+    ])
