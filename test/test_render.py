@@ -1,7 +1,6 @@
 """Skeleton rendering: GIF / PNG strip / MP4 output, side by side and overlay, errors."""
 import math
 import time
-import warnings
 
 import numpy as np
 import pytest

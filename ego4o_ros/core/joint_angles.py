@@ -25,6 +25,8 @@ writes the matching URDF.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -111,12 +113,20 @@ def to_ros_rotation(rot_body: np.ndarray) -> np.ndarray:
     return frames.ROS_FROM_BODY @ rot_body @ frames.BODY_FROM_ROS
 
 
+def _dofs(joints_body: np.ndarray, local: np.ndarray) -> np.ndarray:
+    angles = Rotation.from_matrix(to_ros_rotation(local)).as_euler("XYZ")  # intrinsic x, then y, then z
+    return np.concatenate([frames.ROS_FROM_BODY @ joints_body[0], angles.reshape(-1)])
+
+
+def _smpl(joints_body: np.ndarray, local: np.ndarray) -> dict[str, np.ndarray]:
+    return {"global_orient": rotations.matrix_to_axis_angle(frames.ROS_FROM_BODY @ local[0]),
+            "body_pose": rotations.matrix_to_axis_angle(local[1:]),
+            "transl": frames.ROS_FROM_BODY @ joints_body[0]}
+
+
 def joint_positions_dofs(joints_body: np.ndarray) -> np.ndarray:
     """One frame (22, 3) body-frame positions -> (69,) values for ``DOF_NAMES`` (m, rad)."""
-    local = to_ros_rotation(local_rotations(global_rotations_from_joints(joints_body)))
-    angles = Rotation.from_matrix(local).as_euler("XYZ")  # intrinsic x, then y, then z
-    root = frames.ROS_FROM_BODY @ joints_body[0]
-    return np.concatenate([root, angles.reshape(-1)])
+    return _dofs(joints_body, local_rotations(global_rotations_from_joints(joints_body)))
 
 
 def smpl_parameters(joints_body: np.ndarray) -> dict[str, np.ndarray]:
@@ -127,10 +137,23 @@ def smpl_parameters(joints_body: np.ndarray) -> dict[str, np.ndarray]:
     REP-103 world and ``transl`` (pelvis position) is in that world, so the posed body
     comes out in ROS axes.
     """
-    local = local_rotations(global_rotations_from_joints(joints_body))
-    return {"global_orient": rotations.matrix_to_axis_angle(frames.ROS_FROM_BODY @ local[0]),
-            "body_pose": rotations.matrix_to_axis_angle(local[1:]),
-            "transl": frames.ROS_FROM_BODY @ joints_body[0]}
+    return _smpl(joints_body, local_rotations(global_rotations_from_joints(joints_body)))
+
+
+@dataclass
+class RosBodyPose:
+    """Everything the ROS outputs need about one frame, from one rotation fit."""
+    positions: np.ndarray          # (22, 3) m, REP-103
+    orientations_xyzw: np.ndarray  # (22, 4) global joint rotations in REP-103 axes
+    dofs: np.ndarray               # (69,) values for DOF_NAMES
+    smpl: dict[str, np.ndarray]    # smpl_parameters()
+
+
+def ros_body_pose(joints_body: np.ndarray) -> RosBodyPose:
+    global_rot = global_rotations_from_joints(joints_body)
+    local = local_rotations(global_rot)
+    return RosBodyPose(joints_body @ frames.ROS_FROM_BODY.T, rotations.matrix_to_xyzw(to_ros_rotation(global_rot)),
+                       _dofs(joints_body, local), _smpl(joints_body, local))
 
 
 def urdf_forward_kinematics(dof_values: np.ndarray) -> np.ndarray:

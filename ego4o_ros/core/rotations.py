@@ -90,6 +90,18 @@ def matrix_to_quat(m: np.ndarray) -> np.ndarray:
     return q.reshape(lead + (4,))
 
 
+def xyzw_to_matrix(q_xyzw: np.ndarray) -> np.ndarray:
+    """(..., 4) quaternion in ROS order (x, y, z, w) -> (..., 3, 3)."""
+    q = np.asarray(q_xyzw, np.float64)
+    return quat_to_matrix(np.concatenate([q[..., 3:], q[..., :3]], axis=-1))
+
+
+def matrix_to_xyzw(m: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) -> (..., 4) quaternion in ROS order (x, y, z, w), w >= 0."""
+    q = matrix_to_quat(m)
+    return np.concatenate([q[..., 1:], q[..., :1]], axis=-1)
+
+
 # ---------------------------------------------------------------- axis-angle
 def axis_angle_to_matrix(aa: np.ndarray) -> np.ndarray:
     flat, lead = _flat(aa, 1)

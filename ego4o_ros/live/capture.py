@@ -34,6 +34,7 @@ class LiveCaptureConfig:
 @dataclass
 class LiveFrame:
     stamp: float                 # s, the time of the pose described
+    frame_index: int             # frames since the stream (re)started
     input_stamp: float           # s, grid time of the newest input frame it used
     newest_sample: float         # s, stamp of the newest sample buffered when it was made
     joints: np.ndarray           # (22, 3) m, body frame, integrated root
@@ -72,9 +73,9 @@ class LiveCapture:
 
     # Inputs -------------------------------------------------------------------------
     def push_imu(self, site: str, stamp: float, acc, quat_xyzw, frame_id: str = "",
-                 now: float | None = None) -> str | None:
+                 now: float | None = None, has_orientation: bool = True) -> str | None:
         """One sample of one site; None when accepted, else the reason it was dropped."""
-        return self.buffers[site].push(stamp, acc, quat_xyzw, frame_id, now)
+        return self.buffers[site].push(stamp, acc, quat_xyzw, frame_id, now, has_orientation)
 
     def set_text(self, embedding: np.ndarray, stamp: float) -> None:
         """The latest description (already encoded) and the time it refers to."""
@@ -165,7 +166,7 @@ class LiveCapture:
         if pose is None:
             return None
         self.stats.frames += 1
-        return LiveFrame(stamp=self._grid_start + pose.frame / self.fps, input_stamp=t,
+        return LiveFrame(stamp=self._grid_start + pose.frame / self.fps, frame_index=pose.frame, input_stamp=t,
                          newest_sample=newest_sample, joints=pose.joints,
                          features=pose.features, codes=pose.codes, confidence=pose.confidence,
                          sites=tuple(s for s, p in zip(imu.IMU_SITES, present) if p), used_text=text is not None)

@@ -45,7 +45,7 @@ class ImuConvention:
 def to_body_frame(acc: np.ndarray, quat_xyzw: np.ndarray, convention: ImuConvention) -> tuple[np.ndarray, np.ndarray]:
     """One message's numbers -> (acc (3,) m/s^2 gravity included in body-frame world axes,
     world-from-sensor rotation (3, 3) in body-frame world axes)."""
-    world_from_sensor = rotations.quat_to_matrix(np.array([quat_xyzw[3], *quat_xyzw[:3]]) / np.linalg.norm(quat_xyzw))
+    world_from_sensor = rotations.xyzw_to_matrix(quat_xyzw)
     acc = np.asarray(acc, np.float64) * (imu.GRAVITY if convention.acc_unit == "g" else 1.0)
     if convention.acc_frame == "sensor":
         acc = world_from_sensor @ acc
@@ -63,8 +63,7 @@ def from_body_frame(acc: np.ndarray, ori: np.ndarray) -> tuple[np.ndarray, np.nd
     world_from_sensor = frames.ROS_FROM_BODY @ ori
     acc_world = np.einsum("ij,...j->...i", frames.ROS_FROM_BODY, acc)
     acc_sensor = np.einsum("...ji,...j->...i", world_from_sensor, acc_world)
-    q = rotations.matrix_to_quat(world_from_sensor)
-    return acc_sensor, np.concatenate([q[..., 1:], q[..., :1]], axis=-1)
+    return acc_sensor, rotations.matrix_to_xyzw(world_from_sensor)
 
 
 class ImuSampleBuffer:
@@ -90,10 +89,12 @@ class ImuSampleBuffer:
     def newest_stamp(self) -> float | None:
         return float(self._stamps[self._end - 1]) if len(self) else None
 
-    def push(self, stamp: float, acc, quat_xyzw, frame_id: str = "", now: float | None = None) -> str | None:
+    def push(self, stamp: float, acc, quat_xyzw, frame_id: str = "", now: float | None = None,
+             has_orientation: bool = True) -> str | None:
         """Add one sample; returns None, or the reason it was rejected (and counts it).
-        ``now``: the receiver's clock, to refuse stamps from the future."""
-        reason = self._check(stamp, acc, quat_xyzw, frame_id)
+        ``now``: the receiver's clock, to refuse stamps from the future; ``has_orientation``
+        False when the device says it gives none (the model needs it)."""
+        reason = self._check(stamp, acc, quat_xyzw, frame_id) if has_orientation else "bad_orientation"
         if reason is None and now is not None and stamp > now + MAX_FUTURE_S:
             reason = "stamp_in_future"
         if reason:

@@ -1,10 +1,16 @@
-"""Small helpers shared by the nodes: time conversion, QoS, parameter declaration."""
+"""Small helpers shared by the nodes: time, QoS, parameters, pose messages, the main loop."""
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
+import rclpy
 from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Point, Pose, PoseArray
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import Header
 
 
 def to_seconds(stamp: Time) -> float:
@@ -32,8 +38,44 @@ def declare(node, name: str, default, description: str):
     return node.declare_parameter(name, default, ParameterDescriptor(description=description)).value
 
 
-def quaternion_xyzw(rotation: np.ndarray) -> np.ndarray:
-    """(..., 3, 3) -> (..., 4) x, y, z, w as geometry_msgs wants."""
-    from ..core import rotations
-    q = rotations.matrix_to_quat(rotation)
-    return np.concatenate([q[..., 1:], q[..., :1]], axis=-1)
+def points(positions: np.ndarray) -> list[Point]:
+    return [Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in positions]
+
+
+def pose_array(header: Header, positions: np.ndarray, orientations_xyzw: np.ndarray | None = None) -> PoseArray:
+    """(N, 3) positions (+ (N, 4) quaternions; identity when None) -> PoseArray."""
+    msg = PoseArray(header=header)
+    for i, p in enumerate(positions):
+        pose = Pose()
+        pose.position.x, pose.position.y, pose.position.z = map(float, p)
+        if orientations_xyzw is None:
+            pose.orientation.w = 1.0
+        else:
+            pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = map(
+                float, orientations_xyzw[i])
+        msg.poses.append(pose)
+    return msg
+
+
+def positions_of(msg: PoseArray) -> np.ndarray:
+    """PoseArray -> (N, 3) positions."""
+    return np.array([(p.position.x, p.position.y, p.position.z) for p in msg.poses]).reshape(-1, 3)
+
+
+def spin_until_shutdown(node, until=None) -> int:
+    """A node's main loop: spin until Ctrl-C / shutdown (or ``until()`` is true), then clean up."""
+    try:
+        while rclpy.ok() and not (until and until()):
+            rclpy.spin_once(node, timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def message_class(msgtype: str):
+    """"sensor_msgs/msg/Imu" -> the Python class (ImportError when not installed)."""
+    package, kind, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{package}.{kind}"), name)

@@ -12,28 +12,25 @@ import time
 from pathlib import Path
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import ReliabilityPolicy
 
 from ..core.bag import BagWriter, TopicSpec
-from .common import declare, reliable_qos, sensor_qos
-from .wearable_replay_node import message_class
+from ..graph import share_file
+from .common import declare, message_class, reliable_qos, sensor_qos, spin_until_shutdown
 
 DEFAULT_TOPICS = ["imu/left_wrist", "imu/right_wrist", "imu/left_pocket", "imu/right_pocket", "imu/head",
                   "joint_states", "joint_poses", "smpl_pose", "skeleton_markers", "description",
                   "description_stamped", "ground_truth/joint_poses", "/diagnostics"]
-MSG_DIR = Path(__file__).resolve().parents[2] / "msg"
 
 
 def custom_message_definitions() -> dict[str, str]:
-    """The package's own ``.msg`` files, "ego4o_ros/msg/Name" -> text, from the source tree
-    or the installed share directory."""
-    candidates = [MSG_DIR, Path(sys.prefix) / "share" / "ego4o_ros" / "msg"]
-    for folder in candidates:
-        if folder.is_dir():
-            return {f"ego4o_ros/msg/{p.stem}": p.read_text() for p in sorted(folder.glob("*.msg"))}
-    return {}
+    """The package's own ``.msg`` files, "ego4o_ros/msg/Name" -> text."""
+    try:
+        folder = share_file("msg")
+    except FileNotFoundError:
+        return {}
+    return {f"ego4o_ros/msg/{p.stem}": p.read_text() for p in sorted(folder.glob("*.msg"))}
 
 
 class RecorderNode(Node):
@@ -62,7 +59,12 @@ class RecorderNode(Node):
                 continue  # a custom type not built here: nobody here can publish it either
             publishers = self.get_publishers_info_by_topic(topic)
             best_effort = any(p.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for p in publishers)
-            self.writer.add_topic(TopicSpec(topic, msgtype, "sensor" if best_effort else "reliable"))
+            try:
+                self.writer.add_topic(TopicSpec(topic, msgtype, "sensor" if best_effort else "reliable"))
+            except ValueError as error:  # a type the bag cannot describe: say so once, keep recording the rest
+                self.get_logger().warn(f"{topic}: not recorded: {error}")
+                self.subscribed[topic] = msgtype
+                continue
             qos = sensor_qos() if best_effort else reliable_qos(100)
             self.create_subscription(kind, topic, lambda data, name=topic: self._write(name, data), qos, raw=True)
             self.subscribed[topic] = msgtype
@@ -80,15 +82,7 @@ class RecorderNode(Node):
 
 def main(args=None) -> int:
     rclpy.init(args=args)
-    node = RecorderNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_until_shutdown(RecorderNode())
 
 
 if __name__ == "__main__":

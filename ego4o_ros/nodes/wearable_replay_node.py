@@ -10,27 +10,19 @@ source and the test fixture; real wearable bridges publish the same topics.
 """
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException
-from geometry_msgs.msg import Pose, PoseArray
+from geometry_msgs.msg import PoseArray
 from rclpy.node import Node
 from sensor_msgs.msg import Image, Imu
 from std_msgs.msg import Header
 
 from ..live.replay import ReplayConfig, WearableReplay
 from ..tools.demo import SAMPLE
-from .common import declare, reliable_qos, sensor_qos, to_stamp
-
-
-def message_class(msgtype: str):
-    """"sensor_msgs/msg/Imu" -> the Python class (ImportError when not installed)."""
-    package, kind, name = msgtype.split("/")
-    return getattr(importlib.import_module(f"{package}.{kind}"), name)
+from .common import declare, message_class, pose_array, reliable_qos, sensor_qos, spin_until_shutdown, to_stamp
 
 
 def parse_outages(entries: list[str]) -> tuple[tuple[str, float, float], ...]:
@@ -141,13 +133,7 @@ class WearableReplayNode(Node):
             self.pub_imu[sample.site].publish(msg)
             self.published += 1
         for stamp, joints in self.replay.truth_frames(start, end):
-            poses = PoseArray(header=Header(stamp=to_stamp(base + stamp), frame_id="world"))
-            for p in joints:
-                pose = Pose()
-                pose.position.x, pose.position.y, pose.position.z = map(float, p)
-                pose.orientation.w = 1.0
-                poses.poses.append(pose)
-            self.pub_truth.publish(poses)
+            self.pub_truth.publish(pose_array(Header(stamp=to_stamp(base + stamp), frame_id="world"), joints))
         while self.camera_rate > 0 and self._next_image < end:
             self.pub_image.publish(self._test_pattern(base + self._next_image))
             self._next_image += 1.0 / self.camera_rate
@@ -174,15 +160,7 @@ class WearableReplayNode(Node):
 def main(args=None) -> int:
     rclpy.init(args=args)
     node = WearableReplayNode()
-    try:
-        while rclpy.ok() and not node.finished:
-            rclpy.spin_once(node, timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_until_shutdown(node, until=lambda: node.finished)
 
 
 if __name__ == "__main__":

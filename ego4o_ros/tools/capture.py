@@ -42,11 +42,12 @@ class CaptureMonitor:
     """Listens to what the graph publishes and scores it (a plain rclpy node inside)."""
 
     def __init__(self, node):
+        from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import PoseArray
         from sensor_msgs.msg import JointState
         from std_msgs.msg import String
-        from diagnostic_msgs.msg import DiagnosticArray
-        from ..nodes.common import reliable_qos
+        from ..nodes.common import positions_of, reliable_qos, to_seconds
+        self._positions_of, self._to_seconds = positions_of, to_seconds
         self.node = node
         self.joint_states: list[tuple[float, float]] = []    # (stamp, received)
         self.predicted, self.truth = {}, {}
@@ -63,12 +64,10 @@ class CaptureMonitor:
         return self.node.get_clock().now().nanoseconds * 1e-9
 
     def _on_joint_states(self, msg) -> None:
-        from ..nodes.common import to_seconds
-        self.joint_states.append((to_seconds(msg.header.stamp), self._now()))
+        self.joint_states.append((self._to_seconds(msg.header.stamp), self._now()))
 
     def _on_poses(self, store: dict, msg) -> None:
-        from ..nodes.common import to_seconds
-        store[to_seconds(msg.header.stamp)] = np.array([(p.position.x, p.position.y, p.position.z) for p in msg.poses])
+        store[self._to_seconds(msg.header.stamp)] = self._positions_of(msg)
 
     def _on_diagnostics(self, msg) -> None:
         for status in msg.status:

@@ -4,9 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..core.dataset import MotionCache
 from ..models.data import MaskingConfig, TrainingWindows, text_table
