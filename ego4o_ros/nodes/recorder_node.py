@@ -58,6 +58,8 @@ class RecorderNode(Node):
             except (ImportError, AttributeError):
                 continue  # a custom type not built here: nobody here can publish it either
             publishers = self.get_publishers_info_by_topic(topic)
+            if not publishers:  # only subscribers so far: the QoS to match is not known yet
+                continue
             best_effort = any(p.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for p in publishers)
             try:
                 self.writer.add_topic(TopicSpec(topic, msgtype, "sensor" if best_effort else "reliable"))
