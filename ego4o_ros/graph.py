@@ -21,7 +21,7 @@ class NodeSpec:
     remappings: tuple[tuple[str, str], ...] = ()
 
 
-def capture_graph(replay: bool = True, record: bool = True) -> list[NodeSpec]:
+def capture_graph(replay: bool = True, record: bool = True, foxglove: bool = False) -> list[NodeSpec]:
     nodes = [NodeSpec("fusion", "fusion_node", "ego4o_ros.nodes.fusion_node", "FusionNode"),
              # Its own process: a slow captioner must never stall capture.
              NodeSpec("captioning", "captioning_node", "ego4o_ros.nodes.captioning_node", "CaptioningNode",
@@ -31,6 +31,9 @@ def capture_graph(replay: bool = True, record: bool = True) -> list[NodeSpec]:
                                  "WearableReplayNode"))
     if record:
         nodes.append(NodeSpec("recorder", "recorder_node", "ego4o_ros.nodes.recorder_node", "RecorderNode"))
+    if foxglove:   # off by default: it opens a (localhost) WebSocket
+        nodes.append(NodeSpec("foxglove_view", "foxglove_view_node", "ego4o_ros.nodes.foxglove_node",
+                              "FoxgloveViewNode", own_process=True))
     return nodes
 
 

@@ -1,4 +1,4 @@
-"""`ros2 launch ego4o_ros capture.launch.py [replay:=false] [record:=false]`.
+"""`ros2 launch ego4o_ros capture.launch.py [replay:=false] [record:=false] [foxglove:=true]`.
 
 The nodes come from ego4o_ros/graph.py (the same description `ego4o-capture` runs
 where `launch` is missing); parameters from config/capture.yaml.
@@ -14,16 +14,19 @@ from ego4o_ros.graph import PACKAGE, capture_graph, share_file
 def _nodes(context):
     replay = LaunchConfiguration("replay").perform(context).lower() == "true"
     record = LaunchConfiguration("record").perform(context).lower() == "true"
+    foxglove = LaunchConfiguration("foxglove").perform(context).lower() == "true"
     params = LaunchConfiguration("params").perform(context) or str(share_file("config", "capture.yaml"))
     return [Node(package=PACKAGE, executable=spec.executable, name=spec.name, parameters=[params],
                  remappings=list(spec.remappings), output="screen")
-            for spec in capture_graph(replay=replay, record=record)]
+            for spec in capture_graph(replay=replay, record=record, foxglove=foxglove)]
 
 
 def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument("replay", default_value="true", description="replay the bundled clip as wearables"),
         DeclareLaunchArgument("record", default_value="true", description="record a bag"),
+        DeclareLaunchArgument("foxglove", default_value="false",
+                              description="serve a Foxglove WebSocket on 127.0.0.1 (foxglove_view.port)"),
         DeclareLaunchArgument("params", default_value="", description="parameter file ('' = config/capture.yaml)"),
         OpaqueFunction(function=_nodes),
     ])

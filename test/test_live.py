@@ -121,6 +121,24 @@ def test_live_capture_streams_at_model_rate_and_survives_an_outage(replay):
     assert result["frames"] > 200 and result["mpjpe_mm"] < 250  # a real pose, not noise (~100 mm)
 
 
+def test_onnxruntime_and_torch_backends_capture_the_same_motion(replay):
+    poses = {}
+    for backend in ("onnxruntime", "torch"):
+        live, _ = load_live_capture(lookahead=2, backend=backend)
+        poses[backend] = []
+        for t in np.arange(0.0, 2.0, 0.02):
+            for s in replay.imu_samples(t, t + 0.02):
+                live.push_imu(s.site, s.stamp, s.acc, s.quat_xyzw)
+            poses[backend] += live.advance()
+    assert len(poses["onnxruntime"]) == len(poses["torch"]) > 10
+    for a, b in zip(poses["onnxruntime"], poses["torch"]):
+        np.testing.assert_array_equal(a.codes, b.codes)
+        np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-4)
+        np.testing.assert_allclose(a.joints, b.joints, atol=1e-3)
+    with pytest.raises(ValueError, match="backend"):
+        load_live_capture(backend="tensorrt")
+
+
 def test_live_capture_restarts_after_a_gap_and_skips_when_behind(replay):
     live, _ = load_live_capture(lookahead=0, config=LiveCaptureConfig(max_catchup_frames=5))
     for s in replay.imu_samples(0.0, 0.5):

@@ -153,10 +153,12 @@ def test_onnx_export_matches_torch(tmp_path, tiny_ego4o):
     present = rng.random((3, 32, 5)) > 0.4
     text = rng.normal(size=(3, TINY_ENC.text_dim)).astype(np.float32)
     text_present = np.array([True, False, True])
-    expected, expected_ids = WindowPredictor("e", tiny_ego4o, True).predict(x, present, text, text_present)
+    torch_face = WindowPredictor("e", tiny_ego4o, True)
+    expected, expected_ids = torch_face.predict(x, present, text, text_present)
     got, got_ids = session.predict(x, present, text, text_present)
     assert np.abs(got - expected).max() < 1e-4
     np.testing.assert_array_equal(got_ids, expected_ids)
+    np.testing.assert_allclose(session.last_confidence, torch_face.last_confidence, atol=1e-5)
     no_text, _ = session.predict(x, present)
     torch_no_text, _ = WindowPredictor("e", tiny_ego4o, True).predict(x, present)
     assert np.abs(no_text - torch_no_text).max() < 1e-4

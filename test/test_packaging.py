@@ -35,6 +35,7 @@ EXECUTABLES = {
     "captioning_node": "ego4o_ros.nodes.captioning_node",
     "wearable_replay_node": "ego4o_ros.nodes.wearable_replay_node",
     "recorder_node": "ego4o_ros.nodes.recorder_node",
+    "foxglove_view_node": "ego4o_ros.nodes.foxglove_node",
     "capture": "ego4o_ros.tools.capture",
 }
 # pip console scripts (setup.py) that must exist.
@@ -44,6 +45,8 @@ CONSOLE_SCRIPTS = {
     "ego4o-captioning-node": "ego4o_ros.nodes.captioning_node:main",
     "ego4o-wearable-replay": "ego4o_ros.nodes.wearable_replay_node:main",
     "ego4o-recorder": "ego4o_ros.nodes.recorder_node:main",
+    "ego4o-foxglove-view": "ego4o_ros.nodes.foxglove_node:main",
+    "ego4o-graph-benchmark": "ego4o_ros.tools.graph_benchmark:main",
     **{name: f"{module}:main" for name, module in EXECUTABLES.items() if name != "capture"},
 }
 # Share folders whose every file (README.md aside) must be installed.

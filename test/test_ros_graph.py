@@ -11,14 +11,13 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
 
 import rclpy  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import Image, Imu, JointState  # noqa: E402
 from std_msgs.msg import Header, String  # noqa: E402
 
 from ego4o_ros.core import joint_angles  # noqa: E402
 from ego4o_ros.core.bag import bag_topics, read_bag  # noqa: E402
 from ego4o_ros.graph import capture_graph, share_file  # noqa: E402
-from ego4o_ros.nodes.common import reliable_qos, sensor_qos, to_stamp  # noqa: E402
+from ego4o_ros.nodes.common import make_executor, reliable_qos, sensor_qos, to_stamp  # noqa: E402
 from ego4o_ros.tools.capture import node_arguments  # noqa: E402
 
 
@@ -30,7 +29,7 @@ def run(tmp_path_factory):
                  "recorder": {"output": str(bag)}}
     params = share_file("config", "capture.yaml")
     rclpy.init()
-    executor = SingleThreadedExecutor()
+    executor = make_executor()
     nodes = {}
     received = {"joint_states": [], "diagnostics": [], "description": []}
     try:

@@ -88,6 +88,11 @@ def standard_typestore(custom_msg_definitions: dict[str, str] | None = None):
     return store
 
 
+def message_definition(msgtype: str, custom_msg_definitions: dict[str, str] | None = None) -> str:
+    """The full ros2msg text of a type with its dependencies, as MCAP and Foxglove want it."""
+    return standard_typestore(custom_msg_definitions).generate_msgdef(msgtype, ros_version=2)[0]
+
+
 class BagWriter:
     """Raw CDR -> a new rosbag2 directory, flushed every ``flush_period_s`` (module doc)."""
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..core import imu
 from ..models.capture import DEFAULT_WEIGHTS, Ego4oModel, WindowPredictor, normalizer_of
+from ..models.onnx_export import OnnxEgo4o
 from ..models.online import StreamingCapture
 from .sensors import ImuConvention, ImuSampleBuffer, calibrate_tpose, reset_heading
 
@@ -29,6 +30,7 @@ class LiveCaptureConfig:
     max_catchup_frames: int = 15     # further behind: skip ahead (counted as dropped)
     text_max_age_s: float = 20.0     # a description older than this is no longer used
     restart_after_s: float = 1.0     # no sensor for this long: start a fresh stream
+    latency_history: int = 600       # frames whose latency the statistics keep
 
 
 @dataclass
@@ -65,7 +67,7 @@ class LiveCapture:
             raise ValueError(f"unknown IMU sites {sorted(unknown)}; sites are {imu.IMU_SITES}")
         self.streaming, self.fps, self.config = streaming, fps, config
         self.buffers = {site: ImuSampleBuffer(conventions.get(site, ImuConvention())) for site in imu.IMU_SITES}
-        self.stats = LiveCaptureStats()
+        self.stats = LiveCaptureStats(latencies_s=collections.deque(maxlen=config.latency_history))
         self._text: tuple[np.ndarray, float] | None = None
         self._next_t: float | None = None
         self._last_ready: float | None = None
@@ -172,13 +174,23 @@ class LiveCapture:
                          sites=tuple(s for s, p in zip(imu.IMU_SITES, present) if p), used_text=text is not None)
 
 
+BACKENDS = ("onnxruntime", "torch")
+
+
 def load_live_capture(weights: Path = DEFAULT_WEIGHTS, lookahead: int = 2,
                       conventions: dict[str, ImuConvention] | None = None,
-                      config: LiveCaptureConfig = LiveCaptureConfig()) -> tuple[LiveCapture, dict]:
+                      config: LiveCaptureConfig = LiveCaptureConfig(),
+                      backend: str = "onnxruntime", threads: int = 1) -> tuple[LiveCapture, dict]:
     """The default Ego4o model (or one from ``weights``) wrapped for live use; returns
-    the capture loop and the encoder's metadata (rate, window, text backend)."""
+    the capture loop and the encoder's metadata (rate, window, text backend).
+    onnxruntime runs a step in about half the time torch needs (``ego4o-benchmark``)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     model, metadata = Ego4oModel.load(Path(weights) / "encoder")
     dataset = metadata["dataset"]
-    streaming = StreamingCapture(WindowPredictor("ego4o", model, True), normalizer_of(metadata),
-                                 window=dataset["window"], lookahead=lookahead)
+    if backend == "onnxruntime":
+        predictor = OnnxEgo4o.from_model(model, dataset["window"], threads)
+    else:
+        predictor = WindowPredictor("ego4o", model, True)   # torch's threads: torch.set_num_threads
+    streaming = StreamingCapture(predictor, normalizer_of(metadata), window=dataset["window"], lookahead=lookahead)
     return LiveCapture(streaming, dataset["fps"], conventions, config), metadata

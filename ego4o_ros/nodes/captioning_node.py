@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
+import torch
 from geometry_msgs.msg import PoseArray
 from rclpy.node import Node
 from std_msgs.msg import Header, String
@@ -34,6 +35,8 @@ class CaptioningNode(Node):
         self.period = declare(self, "period", 3.0, "s of captured motion between descriptions")
         min_frames = declare(self, "min_frames", 32, "frames of motion needed before the first description")
         self.frame_id = declare(self, "frame_id", "world", "frame_id of description_stamped")
+        # One thread: describing is occasional, and capture must keep the other cores.
+        torch.set_num_threads(declare(self, "threads", 1, "CPU threads for the captioning models"))
         self.captioner = LiveCaptioner(Path(weights) if weights else DEFAULT_WEIGHTS, min_frames)
         self.pub_text = self.create_publisher(String, "description", reliable_qos())
         self.pub_stamped = (self.create_publisher(MotionDescription, "description_stamped", reliable_qos())

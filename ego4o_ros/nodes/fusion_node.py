@@ -10,12 +10,14 @@ All computing happens in ``ego4o_ros.live``; this node converts messages.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import sys
 from pathlib import Path
 
 import numpy as np
 import rclpy
+import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseArray
 from rclpy.node import Node
@@ -59,16 +61,20 @@ class FusionNode(Node):
                 frame_id=declare(self, f"imu.{site}.frame_id", "", "expected header.frame_id ('' = any)"))
         weights = declare(self, "weights_dir", "", "folder with encoder/vqvae weights ('' = bundled defaults)")
         lookahead = declare(self, "lookahead_frames", 2, "frames of look-ahead (0 = causal); adds lookahead/rate latency")
+        backend = declare(self, "backend", "onnxruntime", "model runtime: 'onnxruntime' (faster) or 'torch'")
+        threads = declare(self, "threads", 1, "CPU threads for the model (wearables share the machine)")
         config = LiveCaptureConfig(
             max_sensor_age_s=declare(self, "max_sensor_age", 0.15, "s; a sensor with older newest sample is absent"),
-            text_max_age_s=declare(self, "text_max_age", 20.0, "s; a description older than this is no longer used"))
+            text_max_age_s=declare(self, "text_max_age", 20.0, "s; a description older than this is no longer used"),
+            latency_history=declare(self, "latency_history", 600, "frames the latency percentiles of /diagnostics cover"))
         self.frame_id = declare(self, "frame_id", "world", "frame of joint_poses, markers and smpl_pose (REP-103)")
         self.use_text = declare(self, "use_text", True, "feed descriptions back as the model's text input")
         self.image_max_age = declare(self, "image_max_age", 1.0, "s; the camera counts as present while newer")
         depth = declare(self, "sensor_qos_depth", 200, "queue depth of the best-effort sensor subscriptions")
 
+        torch.set_num_threads(threads)
         self.capture, metadata = load_live_capture(Path(weights) if weights else DEFAULT_WEIGHTS, lookahead,
-                                                   conventions, config)
+                                                   conventions, config, backend, threads)
         self.lookahead_s = lookahead / self.capture.fps
         self.capture.warm_up()
         self.text_encoder = None
@@ -76,6 +82,8 @@ class FusionNode(Node):
             from ..models.feature_encoders import make_text_encoder
             self.text_encoder = make_text_encoder(metadata["text_backend"])
         self._text_cache: dict[str, np.ndarray] = {}
+        # Encoding a new description takes tens of ms: off the executor, so frames never wait.
+        self._text_worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="text_encoder")
 
         self.pub_joint_states = self.create_publisher(JointState, "joint_states", reliable_qos())
         self.pub_poses = self.create_publisher(PoseArray, "joint_poses", reliable_qos())
@@ -104,12 +112,12 @@ class FusionNode(Node):
         q = msg.orientation
         acc = msg.linear_acceleration
         self.capture.push_imu(site, to_seconds(msg.header.stamp), (acc.x, acc.y, acc.z), (q.x, q.y, q.z, q.w),
-                              msg.header.frame_id, now=self._now(),
+                              msg.header.frame_id, now=self._clock_started(),
                               has_orientation=msg.orientation_covariance[0] != -1.0)  # -1: "not provided"
         self._publish(self.capture.advance())
 
     def _on_timer(self) -> None:
-        self._publish(self.capture.advance(now=self._now()))
+        self._publish(self.capture.advance(now=self._clock_started()))
 
     def _accept_image(self, stamp: float, reason: str | None, decoder) -> None:
         if reason is None and self.latest_image is not None and stamp <= self.latest_image[0]:
@@ -132,11 +140,22 @@ class FusionNode(Node):
     def _on_description(self, msg: String) -> None:
         if not self.use_text or not msg.data.strip():
             return
+        # Aged on the data's clock, like the frames it is used for (bags replay old stamps).
+        received = self.capture.newest_stamp() or self._now()
         embedding = self._text_cache.get(msg.data)
-        if embedding is None:  # the captioner repeats itself: encode each text once
-            embedding = self.text_encoder.encode([msg.data])[0]
-            self._text_cache[msg.data] = embedding
-        self.capture.set_text(embedding, self._now())
+        if embedding is not None:   # the captioner repeats itself: encode each text once
+            self.capture.set_text(embedding, received)
+        else:
+            self._text_worker.submit(self._encode_text, msg.data, received)
+
+    def _encode_text(self, text: str, received: float) -> None:
+        embedding = self.text_encoder.encode([text])[0]
+        self._text_cache[text] = embedding
+        self.capture.set_text(embedding, received)   # one attribute swap: safe beside the executor
+
+    def destroy_node(self):
+        self._text_worker.shutdown(wait=True, cancel_futures=True)
+        return super().destroy_node()
 
     def _on_calibrate(self, _request, response):
         calibrated = self.capture.calibrate_tpose()
@@ -153,6 +172,11 @@ class FusionNode(Node):
     # -- outputs -----------------------------------------------------------------------
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
+
+    def _clock_started(self) -> float | None:
+        """Now, or None while sim time has not started (no /clock yet: the clock reads 0)."""
+        now = self._now()
+        return now if now > 0 else None
 
     def _publish(self, frames_out) -> None:
         for frame in frames_out:
@@ -207,7 +231,7 @@ class FusionNode(Node):
             statuses.append(self._status(f"ego4o fusion: imu {site}", level, message, values))
         stats = self.capture.stats
         latencies = np.array(stats.latencies_s) * 1000 if stats.latencies_s else np.array([np.nan])
-        text_age = self.capture.text_age(now)
+        text_age = self.capture.text_age(data_now or now)
         camera_present = self.latest_image is not None and now - self.latest_image[0] <= self.image_max_age
         modalities = [f"imu:{s}" for s in active] + (["text"] if text_age is not None and
                                                       text_age <= self.capture.config.text_max_age_s else [])

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import rclpy
 from rclpy.node import Node
-from rclpy.qos import ReliabilityPolicy
 
 from ..core.bag import BagWriter, TopicSpec
 from ..graph import share_file
-from .common import declare, message_class, reliable_qos, sensor_qos, spin_until_shutdown
+from .common import declare, newly_published_topics, reliable_qos, sensor_qos, spin_until_shutdown
 
 DEFAULT_TOPICS = ["imu/left_wrist", "imu/right_wrist", "imu/left_pocket", "imu/right_pocket", "imu/head",
                   "joint_states", "joint_poses", "smpl_pose", "skeleton_markers", "description",
@@ -43,33 +42,20 @@ class RecorderNode(Node):
         self.path = Path(output or time.strftime("bags/ego4o_%Y%m%d_%H%M%S"))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.writer = BagWriter(self.path, custom_msg_definitions=custom_message_definitions(), flush_period_s=flush)
-        self.subscribed: dict[str, str] = {}
+        self.subscribed: set[str] = set()
         self.create_timer(declare(self, "discovery_period", 0.5, "s between looks for new topics"), self._discover)
         self.get_logger().info(f"recording to {self.path}")
         self._discover()
 
     def _discover(self) -> None:
-        for topic, types in self.get_topic_names_and_types():
-            if topic in self.subscribed or topic not in self.wanted or not types:
-                continue
-            msgtype = types[0]
-            try:
-                kind = message_class(msgtype)
-            except (ImportError, AttributeError):
-                continue  # a custom type not built here: nobody here can publish it either
-            publishers = self.get_publishers_info_by_topic(topic)
-            if not publishers:  # only subscribers so far: the QoS to match is not known yet
-                continue
-            best_effort = any(p.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for p in publishers)
+        for topic, msgtype, kind, best_effort in newly_published_topics(self, self.wanted, self.subscribed):
             try:
                 self.writer.add_topic(TopicSpec(topic, msgtype, "sensor" if best_effort else "reliable"))
             except ValueError as error:  # a type the bag cannot describe: say so once, keep recording the rest
                 self.get_logger().warn(f"{topic}: not recorded: {error}")
-                self.subscribed[topic] = msgtype
                 continue
             qos = sensor_qos() if best_effort else reliable_qos(100)
             self.create_subscription(kind, topic, lambda data, name=topic: self._write(name, data), qos, raw=True)
-            self.subscribed[topic] = msgtype
 
     def _write(self, topic: str, cdr: bytes) -> None:
         self.writer.write(topic, self.get_clock().now().nanoseconds, cdr)

@@ -10,6 +10,7 @@ source and the test fixture; real wearable bridges publish the same topics.
 """
 from __future__ import annotations
 
+import fnmatch
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseArray
 from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, Imu
 from std_msgs.msg import Header
 
@@ -43,6 +45,13 @@ class WearableReplayNode(Node):
         clip = declare(self, "clip", "", "motion file to replay (BVH, HumanML3D .npy, AMASS .npz; '' = bundled walk)")
         clip = clip or str(SAMPLE)
         self.bag = declare(self, "bag", "", "rosbag2 directory to republish instead of a clip ('' = use clip)")
+        # A capture bag also holds the outputs; republishing those would clash with the live fusion node.
+        bag_topics = declare(self, "bag_topics", ["imu/*", "camera/*", "ground_truth/*"],
+                             "topics of the bag to republish (fnmatch patterns, relative names resolve)")
+        max_duration = declare(self, "max_duration", 0.0, "s of the clip or bag to replay (0 = all)")
+        # Faster than real time, data stamps run ahead of the wall clock: other nodes then
+        # follow the data's time with use_sim_time (as with `ros2 bag play --clock`).
+        publish_clock = declare(self, "publish_clock", False, "publish the replayed data's time on /clock")
         self.speed = declare(self, "speed", 1.0, "replay speed (1 = real time)")
         self.loop = declare(self, "loop", False, "start again at the end")
         self.start_delay = declare(self, "start_delay", 0.5, "s to wait before the first sample (let subscribers join)")
@@ -59,27 +68,36 @@ class WearableReplayNode(Node):
         self.published = 0
         self._elapsed = 0.0      # replay time (s) already published
         self._offset = 0.0       # added to replay time when looping
-        self._last_tick = None
-        self._start = None
+        self._start = None       # wall time the current loop started
+        self._origin = None      # wall time the first loop started: the stamps' origin
+        self._next_image = 0.0   # clip time of the next camera frame
         if self.bag:
-            self._setup_bag(Path(self.bag))
+            self._setup_bag(Path(self.bag), [t if t.startswith("/") else f"{self.get_namespace().rstrip('/')}/{t}" for t in bag_topics], max_duration)
+            self.loop_period = self.duration + 1e-3
         else:
             self.replay = WearableReplay.from_file(clip, config)
-            self.duration = self.replay.duration
+            self.duration = min(self.replay.duration, max_duration or np.inf)
+            # One sample period between loops, so stamps keep increasing across the seam.
+            self.loop_period = self.duration + 1.0 / config.imu_rate_hz
             self.pub_imu = {site: self.create_publisher(Imu, f"imu/{site}", sensor_qos()) for site in config.sites}
             self.pub_truth = self.create_publisher(PoseArray, "ground_truth/joint_poses", reliable_qos())
             self.pub_image = self.create_publisher(Image, "camera/image_raw", sensor_qos(5))
-            self._next_image = 0.0
             self.get_logger().info(f"replaying {self.replay.name} ({self.duration:.1f} s) on {', '.join(config.sites)}"
                                    f" at {config.imu_rate_hz:g} Hz, speed {self.speed:g}")
-        self.create_timer(0.01, self._on_timer)
+        self.pub_clock = self.create_publisher(Clock, "/clock", reliable_qos()) if publish_clock else None
+        # Ticks at twice the IMU rate: a sample leaves at most half a period after its stamp.
+        self.tick = min(0.01, 0.5 / config.imu_rate_hz)
+        self.timer = self.create_timer(self.tick, self._on_timer)
 
-    def _setup_bag(self, path: Path) -> None:
+    def _setup_bag(self, path: Path, patterns: list[str], max_duration: float) -> None:
         from ..core.bag import read_bag
-        self.messages = list(read_bag(path))
+        self.messages = [m for m in read_bag(path) if any(fnmatch.fnmatchcase(m.topic, p) for p in patterns)]
         if not self.messages:
-            raise ValueError(f"{path}: bag has no messages")
+            raise ValueError(f"{path}: no messages on {patterns}")
         self.bag_start = self.messages[0].timestamp_ns
+        if max_duration > 0:
+            end = self.bag_start + int(max_duration * 1e9)
+            self.messages = [m for m in self.messages if m.timestamp_ns <= end]
         self.duration = (self.messages[-1].timestamp_ns - self.bag_start) * 1e-9
         self.bag_publishers, self._bag_index = {}, 0
         for message in self.messages:
@@ -102,10 +120,16 @@ class WearableReplayNode(Node):
             return
         now = self._now()
         if self._start is None:
-            self._start = now + self.start_delay
+            # Stamps fall midway between ticks, so a sample leaves half a tick after its
+            # stamp (not a whole one whenever timer jitter fires a tick just before it).
+            next_tick = now + (self.timer.time_until_next_call() or 0) * 1e-9
+            self._start = self._origin = next_tick + np.ceil(self.start_delay / self.tick) * self.tick - self.tick / 2
         if now < self._start:
             return
         target = (now - self._start) * self.speed
+        if self.pub_clock is not None:   # first, so no sample is ahead of the clock
+            data_time = (self.bag_start * 1e-9 if self.bag else self._origin + self._offset) + min(target, self.duration)
+            self.pub_clock.publish(Clock(clock=to_stamp(data_time)))
         if self.bag:
             self._publish_bag(target)
         else:
@@ -116,14 +140,15 @@ class WearableReplayNode(Node):
                 self.finished = True
                 self.get_logger().info(f"replay finished: {self.published} messages")
                 return
-            self._start, self._elapsed = self._start + self.duration / self.speed, 0.0
-            self._offset += self.duration
+            self._start, self._elapsed = self._start + self.loop_period / self.speed, 0.0
+            self._offset += self.loop_period
+            self._next_image -= self.loop_period
             self._bag_index = 0
 
     def _publish_clip(self, start: float, end: float) -> None:
         # Stamps are the data's own time (start + clip time), so relative timing is exact
         # whatever the replay speed.
-        base = self._start + self._offset
+        base = self._origin + self._offset
         for sample in self.replay.imu_samples(start, end):
             msg = Imu(header=Header(stamp=to_stamp(base + sample.stamp), frame_id=f"{sample.site}_imu"))
             msg.linear_acceleration.x, msg.linear_acceleration.y, msg.linear_acceleration.z = map(float, sample.acc)

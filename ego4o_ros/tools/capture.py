@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _ros_environment(domain_id: int | None) -> dict:
+def ros_environment(domain_id: int | None) -> dict:
     # Never leave the machine; a run gets its own domain unless told otherwise (REFERENCE.md 4).
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     if domain_id is not None:
@@ -38,6 +38,37 @@ def node_arguments(params: Path, spec, overrides: dict) -> list[str]:
     return args
 
 
+def start_node_process(spec, params: Path, overrides: dict, env: dict) -> subprocess.Popen:
+    """One node of the graph in its own Python process, as ``ros2 launch`` would run it."""
+    return subprocess.Popen([sys.executable, "-m", spec.module, *node_arguments(params, spec, overrides)], env=env)
+
+
+def stop_node_processes(children: list[subprocess.Popen], timeout: float = 10.0) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)  # a clean shutdown, as Ctrl-C would
+    for child in children:
+        try:
+            child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def sim_time_overrides(specs, replay_name: str = "wearable_replay") -> dict:
+    """Every node follows the replay's /clock (replays faster than real time)."""
+    return {spec.name: ({"publish_clock": True} if spec.name == replay_name else {"use_sim_time": True})
+            for spec in specs}
+
+
+def merge_overrides(*layers: dict) -> dict:
+    merged: dict = {}
+    for layer in layers:
+        for name, values in layer.items():
+            merged.setdefault(name, {}).update(values)
+    return merged
+
+
 class CaptureMonitor:
     """Listens to what the graph publishes and scores it (a plain rclpy node inside)."""
 
@@ -46,7 +77,7 @@ class CaptureMonitor:
         from geometry_msgs.msg import PoseArray
         from sensor_msgs.msg import JointState
         from std_msgs.msg import String
-        from ..nodes.common import positions_of, reliable_qos, to_seconds
+        from ..nodes.common import positions_of, reliable_qos, sensor_qos, to_seconds
         self._positions_of, self._to_seconds = positions_of, to_seconds
         self.node = node
         self.joint_states: list[tuple[float, float]] = []    # (stamp, received)
@@ -55,8 +86,9 @@ class CaptureMonitor:
         self.fusion_status: dict[str, str] = {}
         node.create_subscription(JointState, "joint_states", self._on_joint_states, reliable_qos(100))
         node.create_subscription(PoseArray, "joint_poses", lambda m: self._on_poses(self.predicted, m), reliable_qos(100))
+        # Best effort matches both the clip replay (reliable) and a bag replay (best effort).
         node.create_subscription(PoseArray, "ground_truth/joint_poses", lambda m: self._on_poses(self.truth, m),
-                                 reliable_qos(100))
+                                 sensor_qos(100))
         node.create_subscription(String, "description", lambda m: self.descriptions.append(m.data), reliable_qos())
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, reliable_qos())
 
@@ -93,28 +125,33 @@ def main(argv=None) -> int:
     parser.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = real time)")
     parser.add_argument("--bag", help="bag directory to record (default: out/capture/ego4o_<time>)")
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--foxglove", action="store_true", help="serve a Foxglove WebSocket on 127.0.0.1 (port in the params)")
     parser.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID (default: the environment's, else per run)")
     parser.add_argument("--json", type=Path, help="write the summary here too")
     args = parser.parse_args(argv)
 
-    env = _ros_environment(args.domain_id)
+    env = ros_environment(args.domain_id)
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
+    import rclpy.parameter
 
     from ..graph import capture_graph, share_file
+    from ..nodes.common import make_executor
     params = args.params or share_file("config", "capture.yaml")
     bag = Path(args.bag or time.strftime("out/capture/ego4o_%Y%m%d_%H%M%S"))
     overrides = {"wearable_replay": {"speed": args.speed, **({"clip": args.clip} if args.clip else {})},
                  "recorder": {"output": str(bag)}}
-    specs = capture_graph(replay=True, record=not args.no_record)
+    specs = capture_graph(replay=True, record=not args.no_record, foxglove=args.foxglove)
+    sim_time = args.speed != 1.0
+    if sim_time:  # data stamps run ahead of the wall clock: follow the replay's /clock
+        overrides = merge_overrides(overrides, sim_time_overrides(specs))
     print(f"ego4o-capture: ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}, localhost only, parameters {params}", flush=True)
 
-    children = [subprocess.Popen([sys.executable, "-m", spec.module, *node_arguments(params, spec, overrides)], env=env)
-                for spec in specs if spec.own_process]
+    children = [start_node_process(spec, params, overrides, env) for spec in specs if spec.own_process]
     rclpy.init()
-    nodes, executor = {}, SingleThreadedExecutor()
+    nodes, executor = {}, make_executor()
     try:
-        monitor_node = rclpy.create_node("capture_monitor")
+        monitor_node = rclpy.create_node("capture_monitor",
+                                         parameter_overrides=[rclpy.parameter.Parameter("use_sim_time", value=sim_time)])
         monitor = CaptureMonitor(monitor_node)
         executor.add_node(monitor_node)
         for spec in specs:
@@ -145,14 +182,14 @@ def main(argv=None) -> int:
                        fusion_frames=fusion.published, restarts=fusion.capture.stats.restarts)
     finally:
         for child in children:
-            child.send_signal(signal.SIGINT)  # a clean shutdown, as Ctrl-C would
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
         for node in nodes.values():
             executor.remove_node(node)
             node.destroy_node()   # the recorder closes its bag here
         executor.shutdown()
         rclpy.try_shutdown()
-        for child in children:
-            child.wait(timeout=10)
+        stop_node_processes(children)
     if not args.no_record:
         from ..core.bag import bag_topics
         summary["bag"] = str(bag)
