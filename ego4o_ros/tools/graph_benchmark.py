@@ -27,23 +27,16 @@ from pathlib import Path
 import numpy as np
 
 
-def _rclpy():
-    import rclpy
-    import rclpy.parameter
-    return rclpy
-
-
 class GraphRun:
     """One run of the graph: child processes + the fusion node and a monitor in here."""
 
-    def __init__(self, specs, params: Path, overrides: dict, env: dict, sim_time: bool = False):
+    def __init__(self, specs, params: Path, overrides: dict, env: dict):
         self.specs, self.params, self.overrides, self.env = specs, params, overrides, env
-        self.sim_time = sim_time
 
     def run(self, until, progress=None, poll_s: float = 0.05) -> dict:
         from ..nodes.common import make_executor
         from .capture import CaptureMonitor, node_arguments, start_node_process, stop_node_processes
-        rclpy = _rclpy()
+        import rclpy
         children = []
         rclpy.init()
         executor = make_executor()
@@ -159,7 +152,7 @@ def bag_runs(args, env, params) -> list[dict]:
         overrides = merge_overrides(sim_time_overrides(specs), {
             "wearable_replay": {"bag": str(args.out / "live_bag"), "speed": speed, "max_duration": args.bag_seconds},
             "fusion": {"latency_history": int(args.bag_seconds * 30) + 1000}})
-        result = GraphRun(specs, params, overrides, env, sim_time=True).run(
+        result = GraphRun(specs, params, overrides, env).run(
             lambda monitor, fusion, replay: replay.poll() is not None)
         result["speed"] = speed
         # Data time over the wall time between the first and the last output.
