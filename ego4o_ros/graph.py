@@ -2,6 +2,7 @@
 installs) and by ``ego4o-capture`` (which starts the same nodes where ``launch`` is
 missing, e.g. ROS from PyPI wheels). Parameters live in ``config/capture.yaml``.
 """
+
 from __future__ import annotations
 
 import sys
@@ -13,28 +14,55 @@ PACKAGE = "ego4o_ros"
 
 @dataclass(frozen=True)
 class NodeSpec:
-    name: str                  # node name (= its section in config/capture.yaml)
-    executable: str            # `ros2 run ego4o_ros <executable>`
-    module: str                # Python module holding the node class and main()
+    name: str  # node name (= its section in config/capture.yaml)
+    executable: str  # `ros2 run ego4o_ros <executable>`
+    module: str  # Python module holding the node class and main()
     node_class: str
     own_process: bool = False  # the in-process runner still starts it apart
     remappings: tuple[tuple[str, str], ...] = ()
 
 
-def capture_graph(replay: bool = True, record: bool = True, foxglove: bool = False) -> list[NodeSpec]:
-    nodes = [NodeSpec("fusion", "fusion_node", "ego4o_ros.nodes.fusion_node", "FusionNode"),
-             # Its own process: a slow captioner must never stall capture.
-             NodeSpec("captioning", "captioning_node", "ego4o_ros.nodes.captioning_node", "CaptioningNode",
-                      own_process=True)]
+def capture_graph(
+    replay: bool = True, record: bool = True, foxglove: bool = False, robot: str | None = None
+) -> list[NodeSpec]:
+    """``robot``: a robot map (``g1``, config/robots/) adds the ``retarget`` node (its
+    ``robot`` parameter must then name that map; see ``retarget_overrides``)."""
+    nodes = [
+        NodeSpec("fusion", "fusion_node", "ego4o_ros.nodes.fusion_node", "FusionNode"),
+        # Its own process: a slow captioner must never stall capture.
+        NodeSpec(
+            "captioning", "captioning_node", "ego4o_ros.nodes.captioning_node", "CaptioningNode", own_process=True
+        ),
+    ]
     if replay:
-        nodes.insert(0, NodeSpec("wearable_replay", "wearable_replay_node", "ego4o_ros.nodes.wearable_replay_node",
-                                 "WearableReplayNode"))
+        nodes.insert(
+            0,
+            NodeSpec(
+                "wearable_replay", "wearable_replay_node", "ego4o_ros.nodes.wearable_replay_node", "WearableReplayNode"
+            ),
+        )
     if record:
         nodes.append(NodeSpec("recorder", "recorder_node", "ego4o_ros.nodes.recorder_node", "RecorderNode"))
-    if foxglove:   # off by default: it opens a (localhost) WebSocket
-        nodes.append(NodeSpec("foxglove_view", "foxglove_view_node", "ego4o_ros.nodes.foxglove_node",
-                              "FoxgloveViewNode", own_process=True))
+    if foxglove:  # off by default: it opens a (localhost) WebSocket
+        nodes.append(
+            NodeSpec(
+                "foxglove_view",
+                "foxglove_view_node",
+                "ego4o_ros.nodes.foxglove_node",
+                "FoxgloveViewNode",
+                own_process=True,
+            )
+        )
+    if robot:  # off by default; its own process: retargeting must never stall capture
+        nodes.append(
+            NodeSpec("retarget", "retarget_node", "ego4o_ros.nodes.retarget_node", "RetargetNode", own_process=True)
+        )
     return nodes
+
+
+def retarget_overrides(robot: str | None) -> dict:
+    """Parameter overrides that point the ``retarget`` node at ``robot`` (empty without one)."""
+    return {"retarget": {"robot": robot}} if robot else {}
 
 
 def share_file(*parts: str) -> Path:
@@ -47,6 +75,7 @@ def share_file(*parts: str) -> Path:
         return installed
     try:
         from ament_index_python.packages import get_package_share_directory
+
         return Path(get_package_share_directory(PACKAGE), *parts)
     except (ImportError, LookupError):
         raise FileNotFoundError(f"{'/'.join(parts)} not found in {source.parent} or {installed.parent}") from None

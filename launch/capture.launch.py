@@ -1,32 +1,51 @@
-"""`ros2 launch ego4o_ros capture.launch.py [replay:=false] [record:=false] [foxglove:=true]`.
+"""`ros2 launch ego4o_ros capture.launch.py [replay:=false] [record:=false] [foxglove:=true] [robot:=g1]`.
 
 The nodes come from ego4o_ros/graph.py (the same description `ego4o-capture` runs
 where `launch` is missing); parameters from config/capture.yaml.
 """
-from launch import LaunchDescription
+
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from ego4o_ros.graph import PACKAGE, capture_graph, share_file
+from ego4o_ros.graph import PACKAGE, capture_graph, retarget_overrides, share_file
+from launch import LaunchDescription
 
 
 def _nodes(context):
     replay = LaunchConfiguration("replay").perform(context).lower() == "true"
     record = LaunchConfiguration("record").perform(context).lower() == "true"
     foxglove = LaunchConfiguration("foxglove").perform(context).lower() == "true"
+    robot = LaunchConfiguration("robot").perform(context) or None
     params = LaunchConfiguration("params").perform(context) or str(share_file("config", "capture.yaml"))
-    return [Node(package=PACKAGE, executable=spec.executable, name=spec.name, parameters=[params],
-                 remappings=list(spec.remappings), output="screen")
-            for spec in capture_graph(replay=replay, record=record, foxglove=foxglove)]
+    overrides = retarget_overrides(robot)
+    return [
+        Node(
+            package=PACKAGE,
+            executable=spec.executable,
+            name=spec.name,
+            parameters=[params] + ([overrides[spec.name]] if spec.name in overrides else []),
+            remappings=list(spec.remappings),
+            output="screen",
+        )
+        for spec in capture_graph(replay=replay, record=record, foxglove=foxglove, robot=robot)
+    ]
 
 
 def generate_launch_description():
-    return LaunchDescription([
-        DeclareLaunchArgument("replay", default_value="true", description="replay the bundled clip as wearables"),
-        DeclareLaunchArgument("record", default_value="true", description="record a bag"),
-        DeclareLaunchArgument("foxglove", default_value="false",
-                              description="serve a Foxglove WebSocket on 127.0.0.1 (foxglove_view.port)"),
-        DeclareLaunchArgument("params", default_value="", description="parameter file ('' = config/capture.yaml)"),
-        OpaqueFunction(function=_nodes),
-    ])
+    return LaunchDescription(
+        [
+            DeclareLaunchArgument("replay", default_value="true", description="replay the bundled clip as wearables"),
+            DeclareLaunchArgument("record", default_value="true", description="record a bag"),
+            DeclareLaunchArgument(
+                "foxglove",
+                default_value="false",
+                description="serve a Foxglove WebSocket on 127.0.0.1 (foxglove_view.port)",
+            ),
+            DeclareLaunchArgument(
+                "robot", default_value="", description="retarget to this robot (g1: Unitree G1; '' = no retargeting)"
+            ),
+            DeclareLaunchArgument("params", default_value="", description="parameter file ('' = config/capture.yaml)"),
+            OpaqueFunction(function=_nodes),
+        ]
+    )

@@ -1,5 +1,6 @@
 """Bags (ego4o_ros.core.bag): byte-equal round trip, what plain rosbags sees, and a recorder
 killed with SIGKILL. Real files, real rosbags. Run as a script, this file is that recorder."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,16 @@ from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from ego4o_ros.core.bag import (LOCK_NAME, BagError, BagWriter, TopicSpec, bag_topics, deserialize, needs_repair,
-                                read_bag)
+from ego4o_ros.core.bag import (
+    LOCK_NAME,
+    BagError,
+    BagWriter,
+    TopicSpec,
+    bag_topics,
+    deserialize,
+    needs_repair,
+    read_bag,
+)
 
 MOTION_DESCRIPTION = """\
 # A description of the wearer's recent motion, produced by the captioning node.
@@ -29,7 +38,7 @@ string source
 """
 IMU, STRING, MOTION = "sensor_msgs/msg/Imu", "std_msgs/msg/String", "ego4o_ros/msg/MotionDescription"
 CUSTOM = {MOTION: MOTION_DESCRIPTION}
-IMU_TOPIC = TopicSpec("/imu/left_wrist", IMU)                 # sensor QoS
+IMU_TOPIC = TopicSpec("/imu/left_wrist", IMU)  # sensor QoS
 STATUS_TOPIC = TopicSpec("/status", STRING, "latched")
 MOTION_TOPIC = TopicSpec("/description", MOTION, "reliable")  # added while recording
 MOTION_FROM_TICK = 100
@@ -46,16 +55,21 @@ def cdr(msgtype: str, i: int) -> bytes:
     header = t["std_msgs/msg/Header"](stamp=stamp, frame_id="left_wrist")
     if msgtype == IMU:
         vector = t["geometry_msgs/msg/Vector3"]
-        msg = t[IMU](header=header, orientation=t["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=np.sin(i / 50),
-                                                                                   w=np.cos(i / 50)),
-                     orientation_covariance=np.full(9, 1e-3), angular_velocity=vector(x=0.1 * i, y=0.0, z=-1.0),
-                     angular_velocity_covariance=np.zeros(9), linear_acceleration=vector(x=0.0, y=9.81, z=i / 7),
-                     linear_acceleration_covariance=np.zeros(9))
+        msg = t[IMU](
+            header=header,
+            orientation=t["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=np.sin(i / 50), w=np.cos(i / 50)),
+            orientation_covariance=np.full(9, 1e-3),
+            angular_velocity=vector(x=0.1 * i, y=0.0, z=-1.0),
+            angular_velocity_covariance=np.zeros(9),
+            linear_acceleration=vector(x=0.0, y=9.81, z=i / 7),
+            linear_acceleration_covariance=np.zeros(9),
+        )
     elif msgtype == STRING:
         msg = t[STRING](data=f"status {i}: tracking" + "!" * (i % 5))
     else:
-        msg = t[MOTION](header=header, window_start=stamp, window_end=stamp, text=f"the wearer walks, step {i}",
-                        source="captioner")
+        msg = t[MOTION](
+            header=header, window_start=stamp, window_end=stamp, text=f"the wearer walks, step {i}", source="captioner"
+        )
     return STORE.serialize_cdr(msg, msgtype)
 
 
@@ -103,8 +117,11 @@ def test_round_trip_is_byte_equal_and_in_timestamp_order(closed_bag):
     for topic, sent in expected.items():
         got = [(m.timestamp_ns, m.cdr) for m in messages if m.topic == topic]
         assert got == sent, topic
-    assert bag_topics(path) == {IMU_TOPIC.name: (IMU, 300), STATUS_TOPIC.name: (STRING, 15),
-                                MOTION_TOPIC.name: (MOTION, 4)}
+    assert bag_topics(path) == {
+        IMU_TOPIC.name: (IMU, 300),
+        STATUS_TOPIC.name: (STRING, 15),
+        MOTION_TOPIC.name: (MOTION, 4),
+    }
     assert not (path / LOCK_NAME).exists()
 
 
@@ -125,17 +142,23 @@ def test_qos_profiles_are_in_metadata_and_channels(closed_bag):
     path, _ = closed_bag
     info = yaml.safe_load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
     assert info["version"] == 9 and info["storage_identifier"] == "mcap"
-    qos = {t["topic_metadata"]["name"]: t["topic_metadata"]["offered_qos_profiles"]
-           for t in info["topics_with_message_count"]}
+    qos = {
+        t["topic_metadata"]["name"]: t["topic_metadata"]["offered_qos_profiles"]
+        for t in info["topics_with_message_count"]
+    }
     assert isinstance(qos[IMU_TOPIC.name][0], dict)  # v9: a list of mappings, not a YAML string (v8)
-    assert [(q["reliability"], q["durability"], q["history"], q["depth"]) for q in qos[IMU_TOPIC.name]] == \
-        [("best_effort", "volatile", "keep_last", 200)]
-    assert [(q["reliability"], q["durability"], q["depth"]) for q in qos[STATUS_TOPIC.name]] == \
-        [("reliable", "transient_local", 1)]
-    assert [(q["reliability"], q["durability"], q["depth"]) for q in qos[MOTION_TOPIC.name]] == \
-        [("reliable", "volatile", 10)]
-    assert all(t["topic_metadata"]["type_description_hash"].startswith("RIHS01_")
-               for t in info["topics_with_message_count"])
+    assert [(q["reliability"], q["durability"], q["history"], q["depth"]) for q in qos[IMU_TOPIC.name]] == [
+        ("best_effort", "volatile", "keep_last", 200)
+    ]
+    assert [(q["reliability"], q["durability"], q["depth"]) for q in qos[STATUS_TOPIC.name]] == [
+        ("reliable", "transient_local", 1)
+    ]
+    assert [(q["reliability"], q["durability"], q["depth"]) for q in qos[MOTION_TOPIC.name]] == [
+        ("reliable", "volatile", 10)
+    ]
+    assert all(
+        t["topic_metadata"]["type_description_hash"].startswith("RIHS01_") for t in info["topics_with_message_count"]
+    )
 
 
 def test_plain_rosbags_reads_the_closed_bag(closed_bag):
@@ -173,13 +196,17 @@ def test_sigkilled_recorder_loses_at_most_about_one_flush_period(tmp_path):
     messages = list(read_bag(path))  # repairs the bag first
     imu = [m for m in messages if m.topic == IMU_TOPIC.name]
     # A prefix of what was written, byte for byte, on every topic (also the one added mid-recording).
-    sent = {spec.name: [cdr(spec.msgtype, i) for t in range(len(imu)) for s, i in events(t) if s is spec]
-            for spec in (IMU_TOPIC, STATUS_TOPIC, MOTION_TOPIC)}
+    sent = {
+        spec.name: [cdr(spec.msgtype, i) for t in range(len(imu)) for s, i in events(t) if s is spec]
+        for spec in (IMU_TOPIC, STATUS_TOPIC, MOTION_TOPIC)
+    }
     for topic, cdrs in sent.items():
         assert [m.cdr for m in messages if m.topic == topic] == cdrs, topic
     lost, lost_s = last_tick + 1 - len(imu), (killed_ns - imu[-1].timestamp_ns) * 1e-9
-    print(f"SIGKILL at tick {last_tick} (200 Hz): recovered {len(imu)} Imu messages, lost {lost} "
-          f"= {lost_s:.2f} s before the kill")
+    print(
+        f"SIGKILL at tick {last_tick} (200 Hz): recovered {len(imu)} Imu messages, lost {lost} "
+        f"= {lost_s:.2f} s before the kill"
+    )
     assert len(imu) >= 150 and lost_s < 1.5  # flush period 1 s, plus the flush and a busy 2-core machine
 
     # Complete again: plain rosbags reads it, with the QoS profiles kept from the MCAP channels.
@@ -207,7 +234,7 @@ def test_repair_keeps_every_complete_chunk_wherever_the_file_is_cut(tmp_path):
         torn.mkdir()
         (torn / "live.mcap").write_bytes(image[:cut])
         got = [(m.topic, m.cdr) for m in read_bag(torn)]
-        assert got == written[:len(got)]  # a prefix, whole
+        assert got == written[: len(got)]  # a prefix, whole
         assert len(got) >= recovered_before
         recovered_before = len(got)
     assert recovered_before == len(written)  # the uncut image holds every flushed message

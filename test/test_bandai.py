@@ -1,14 +1,14 @@
 """Bandai-Namco adapter on the bundled real take: mapping, calibration, labels."""
+
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED
 
 from ego4o_ros.core import body, frames, imu, rotations
 from ego4o_ros.readers import bandai
 from ego4o_ros.readers.bvh import read_bvh
-
-from conftest import SHARED
 
 SAMPLE = Path(bandai.__file__).parent.parent / "data" / "sample" / "dataset-2_walk_normal_001.bvh"
 
@@ -36,7 +36,12 @@ def test_every_label_pair_has_several_phrasings():
 
 
 def test_labels_from_name_and_json_agree_or_fail():
-    assert bandai.labels_from_name("dataset-2_walk-turn-left_elderly_003.bvh") == (2, "walk-turn-left", "elderly", "003")
+    assert bandai.labels_from_name("dataset-2_walk-turn-left_elderly_003.bvh") == (
+        2,
+        "walk-turn-left",
+        "elderly",
+        "003",
+    )
     assert bandai.labels_from_json(2, '{"content": 1, "style": 1}', "x") == ("walk-turn-left", "elderly")
     with pytest.raises(ValueError, match="x.bvh"):
         bandai.labels_from_json(2, '{"content": 99, "style": 1}', "x.bvh")

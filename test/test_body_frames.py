@@ -1,4 +1,5 @@
 """Rotation conversions, SMPL-22 topology and parts, frames."""
+
 import numpy as np
 
 from ego4o_ros.core import body, frames, rotations
@@ -14,8 +15,7 @@ def test_rotation_conversions_round_trip():
     v = rng.normal(size=(50, 3))
     q = rotations.matrix_to_quat(m)
     np.testing.assert_allclose(rotations.qrot(q, v), np.einsum("nij,nj->ni", m, v), atol=1e-12)
-    np.testing.assert_allclose(rotations.quat_to_matrix(rotations.qmul(q[:-1], q[1:])),
-                               m[:-1] @ m[1:], atol=1e-12)
+    np.testing.assert_allclose(rotations.quat_to_matrix(rotations.qmul(q[:-1], q[1:])), m[:-1] @ m[1:], atol=1e-12)
 
 
 def test_qbetween_handles_opposite_vectors():

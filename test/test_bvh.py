@@ -1,16 +1,17 @@
 """BVH reader: hand-computed FK, channel semantics, tolerance and error reporting,
 and one real Bandai-Namco file streamed from the shared archive."""
+
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import needs_shared
 
 from ego4o_ros.core.rotations import axis_rotation
 from ego4o_ros.readers.bvh import BvhError, BvhMotion, parse_bvh, read_bvh
 
-BANDAI_ARCHIVE = (Path(__file__).resolve().parents[1].parent
-                  / "shared" / "data" / "bandai" / "bandai_train.tar.xz")
+BANDAI_ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bandai" / "bandai_train.tar.xz"
 
 # Root with 6 channels, a child with 3 rotation channels in ZXY order, an End Site.
 # Frame 0: rest pose. Frame 1: root moved to (10, 20, 30) and turned 90 deg about Z.
@@ -70,7 +71,9 @@ def test_tiny_hierarchy_structure(tmp_path):
     assert motion.is_end_site.tolist() == [False, False, True]
     assert motion.channels == [
         ["Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation"],
-        ["Zrotation", "Xrotation", "Yrotation"], []]
+        ["Zrotation", "Xrotation", "Yrotation"],
+        [],
+    ]
     np.testing.assert_array_equal(motion.offsets, [[0, 0, 0], [1, 0, 0], [0, 2, 0]])
     assert motion.num_frames == 3
     assert motion.frame_time == pytest.approx(0.04)
@@ -94,8 +97,7 @@ def test_fk_matches_hand_computation():
     np.testing.assert_allclose(positions[0], [[0, 0, 0], [1, 0, 0], [1, 2, 0]], atol=1e-12)
     # Root Zrotation 90 turns the child offset (1,0,0) into (0,1,0) and the end (0,2,0)
     # into (-2,0,0), on top of the root translation.
-    np.testing.assert_allclose(positions[1], [[10, 20, 30], [10, 21, 30], [8, 21, 30]],
-                               atol=1e-12)
+    np.testing.assert_allclose(positions[1], [[10, 20, 30], [10, 21, 30], [8, 21, 30]], atol=1e-12)
     np.testing.assert_allclose(rotations[1, 0], rz(90), atol=1e-12)
     np.testing.assert_allclose(rotations[1, 2], rz(90), atol=1e-12)  # End Site: parent's
     # Arm ZXY (90, 90, 0): Rz(90) @ Rx(90) maps (0,2,0) -> (0,0,2).
@@ -105,9 +107,9 @@ def test_fk_matches_hand_computation():
 
 def test_euler_order_follows_channel_order():
     # Same per-axis angles (Z=90, X=90), declared in two orders.
-    xyz = (TINY.replace("CHANNELS 3 Zrotation Xrotation Yrotation",
-                        "CHANNELS 3 Xrotation Yrotation Zrotation")
-               .replace("0 0 0 0 0 0 90 90 0", "0 0 0 0 0 0 90 0 90"))
+    xyz = TINY.replace("CHANNELS 3 Zrotation Xrotation Yrotation", "CHANNELS 3 Xrotation Yrotation Zrotation").replace(
+        "0 0 0 0 0 0 90 90 0", "0 0 0 0 0 0 90 0 90"
+    )
     zxy_motion, xyz_motion = parse_bvh(TINY), parse_bvh(xyz)
     np.testing.assert_allclose(zxy_motion.local_rotations[2, 1], rz(90) @ rx(90), atol=1e-12)
     np.testing.assert_allclose(xyz_motion.local_rotations[2, 1], rx(90) @ rz(90), atol=1e-12)
@@ -149,6 +151,7 @@ Frame Time: 0.0333333
     text += "\n".join(" ".join(f"{v:.6f}" for v in row) for row in values) + "\n"
     motion = parse_bvh(text)
     positions, _ = motion.forward_kinematics()
+
     def euler(angles, order):
         out = np.eye(3)
         for axis, angle in zip(order, angles):
@@ -218,20 +221,21 @@ def test_position_channels_mode_is_validated(tmp_path):
 
 # ---------------------------------------------------------------- tolerance
 def test_crlf_tabs_blank_lines_and_odd_numbers(tmp_path):
-    messy = (TINY.replace("  ", "\t")
-                 .replace("OFFSET 1 0 0", "OFFSET\t1.0   0 -0.000000  ")
-                 .replace("Frames: 3", "Frames:\t3")
-                 .replace("Frame Time: 0.04", "Frame Time:   4.0e-02   \n")
-                 .replace("MOTION", "\nMOTION")
-                 .replace("10 20 30 90", "1.0e+01\t20  30.000000 \t 9.0E1")
-                 .rstrip("\n"))  # no final newline either
+    messy = (
+        TINY.replace("  ", "\t")
+        .replace("OFFSET 1 0 0", "OFFSET\t1.0   0 -0.000000  ")
+        .replace("Frames: 3", "Frames:\t3")
+        .replace("Frame Time: 0.04", "Frame Time:   4.0e-02   \n")
+        .replace("MOTION", "\nMOTION")
+        .replace("10 20 30 90", "1.0e+01\t20  30.000000 \t 9.0E1")
+        .rstrip("\n")
+    )  # no final newline either
     messy = messy.replace("\n0 0 0 0 0 0 90 90 0", "\n\n0 0 0 0 0 -0.000000 90 90 1.87007e-05  ")
     clean, tolerant = parse_bvh(TINY), read_bvh(write(tmp_path, messy, newline="\r\n"))
     assert b"\r\n" in (tmp_path / "clip.bvh").read_bytes()
     assert tolerant.joint_names == clean.joint_names
     assert tolerant.frame_time == pytest.approx(0.04)
-    np.testing.assert_allclose(tolerant.forward_kinematics()[0], clean.forward_kinematics()[0],
-                               atol=1e-5)
+    np.testing.assert_allclose(tolerant.forward_kinematics()[0], clean.forward_kinematics()[0], atol=1e-5)
     assert tolerant.channel_values[2, 8] == 1.87007e-05
 
 
@@ -272,33 +276,36 @@ _NO_MOTION = TINY.split("MOTION")[0]
 ERROR_CASES = {
     "truncated frames": _case(_NO_LAST_FRAME, None, "ends after 2 of the 3 frames"),
     "truncated mid-line": (_CUT_MID_LINE, last_line(_CUT_MID_LINE), "looks truncated"),
-    "wrong value count": _case(_break("10 20 30 90 0 0 0 0 0", "10 20 30 90 0 0 0 0"),
-                               "10 20 30 90", "has 8 values, expected 9"),
-    "too many values": _case(_break("10 20 30 90 0 0 0 0 0", "10 20 30 90 0 0 0 0 0 0"),
-                             "10 20 30 90", "has 10 values"),
-    "extra frame line": _case(TINY + "1 2 3 4 5 6 7 8 9\n", "1 2 3 4 5 6 7 8 9",
-                              "more frame lines"),
-    "non-numeric value": _case(_break("10 20 30 90", "10 2O 30 90"), "10 2O 30",
-                               "'2O' is not a number"),
-    "unknown channel": _case(_break("Zrotation Xrotation Yrotation\n  JOINT",
-                                    "Zrotation Xrotaton Yrotation\n  JOINT"),
-                             "Xrotaton", "unknown channel 'Xrotaton'"),
-    "channel count mismatch": _case(_break("CHANNELS 3", "CHANNELS 4"), "CHANNELS 4",
-                                    "declares 4 channels but lists 3"),
-    "missing closing brace": _case(_break("    }\n  }\n}", "    }\n}"), "MOTION",
-                                   "unbalanced braces"),
-    "extra closing brace": _case(_break("    }\n  }\n}", "    }\n  }\n}\n}"), "}\nMOTION",
-                                 "without a matching"),
+    "wrong value count": _case(
+        _break("10 20 30 90 0 0 0 0 0", "10 20 30 90 0 0 0 0"), "10 20 30 90", "has 8 values, expected 9"
+    ),
+    "too many values": _case(
+        _break("10 20 30 90 0 0 0 0 0", "10 20 30 90 0 0 0 0 0 0"), "10 20 30 90", "has 10 values"
+    ),
+    "extra frame line": _case(TINY + "1 2 3 4 5 6 7 8 9\n", "1 2 3 4 5 6 7 8 9", "more frame lines"),
+    "non-numeric value": _case(_break("10 20 30 90", "10 2O 30 90"), "10 2O 30", "'2O' is not a number"),
+    "unknown channel": _case(
+        _break("Zrotation Xrotation Yrotation\n  JOINT", "Zrotation Xrotaton Yrotation\n  JOINT"),
+        "Xrotaton",
+        "unknown channel 'Xrotaton'",
+    ),
+    "channel count mismatch": _case(
+        _break("CHANNELS 3", "CHANNELS 4"), "CHANNELS 4", "declares 4 channels but lists 3"
+    ),
+    "missing closing brace": _case(_break("    }\n  }\n}", "    }\n}"), "MOTION", "unbalanced braces"),
+    "extra closing brace": _case(_break("    }\n  }\n}", "    }\n  }\n}\n}"), "}\nMOTION", "without a matching"),
     "missing MOTION": (_NO_MOTION, last_line(_NO_MOTION), "without a MOTION section"),
-    "non-numeric offset": _case(_break("OFFSET 1 0 0", "OFFSET 1 zero 0"), "OFFSET 1 zero",
-                                "not a number"),
+    "non-numeric offset": _case(_break("OFFSET 1 0 0", "OFFSET 1 zero 0"), "OFFSET 1 zero", "not a number"),
     "bad frame count": _case(_break("Frames: 3", "Frames: three"), "Frames:", "whole number"),
-    "misspelt frame time": _case(_break("Frame Time: 0.04", "Frame Tme: 0.04"), "Frame Tme",
-                                 "Frame Time"),
-    "second root": _case(TINY.replace("MOTION", "ROOT Other\n{\n  OFFSET 0 0 0\n}\nMOTION"),
-                         "ROOT Other", "second ROOT"),
-    "channels on end site": _case(_break("OFFSET 0 2 0", "OFFSET 0 2 0\n      CHANNELS 1 Xrotation"),
-                                  "CHANNELS 1", "End Site cannot have CHANNELS"),
+    "misspelt frame time": _case(_break("Frame Time: 0.04", "Frame Tme: 0.04"), "Frame Tme", "Frame Time"),
+    "second root": _case(
+        TINY.replace("MOTION", "ROOT Other\n{\n  OFFSET 0 0 0\n}\nMOTION"), "ROOT Other", "second ROOT"
+    ),
+    "channels on end site": _case(
+        _break("OFFSET 0 2 0", "OFFSET 0 2 0\n      CHANNELS 1 Xrotation"),
+        "CHANNELS 1",
+        "End Site cannot have CHANNELS",
+    ),
 }
 
 
@@ -332,6 +339,9 @@ def test_errors_keep_line_numbers_with_crlf(tmp_path):
 # ---------------------------------------------------------------- a real Bandai file
 @pytest.fixture(scope="module")
 def bandai_walk():
+    for mark in needs_shared(BANDAI_ARCHIVE):
+        if mark.name == "skipif" and mark.args and mark.args[0]:
+            pytest.skip(mark.kwargs["reason"])
     """dataset-2_walk_normal_*.bvh streamed from the archive (stops at the first match)."""
     with tarfile.open(BANDAI_ARCHIVE, "r:xz") as archive:
         for member in archive:
@@ -349,8 +359,11 @@ def test_real_bandai_file(bandai_walk):
     assert motion.is_end_site.sum() == 5
     assert motion.fps == pytest.approx(30.0, abs=1e-3)
     assert motion.num_frames > 30
-    assert all(c == ["Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation",
-                     "Yrotation"] for c, end in zip(motion.channels, motion.is_end_site) if not end)
+    assert all(
+        c == ["Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation"]
+        for c, end in zip(motion.channels, motion.is_end_site)
+        if not end
+    )
     for joint in ("Hips", "Head", "Hand_L", "Toes_R"):
         motion.index(joint)
 
@@ -360,8 +373,7 @@ def test_real_bandai_file(bandai_walk):
     lengths = np.linalg.norm(positions[:, bones] - positions[:, motion.parents[bones]], axis=-1)
     assert lengths.std(axis=0).max() < 1e-6
     # The position channels repeat the offsets, so bones have their rest lengths.
-    np.testing.assert_allclose(lengths[0], np.linalg.norm(motion.offsets[bones], axis=-1),
-                               atol=1e-3)
+    np.testing.assert_allclose(lengths[0], np.linalg.norm(motion.offsets[bones], axis=-1), atol=1e-3)
     # Y up, centimetres: a standing person.
     hips, head, toes = (positions[0, motion.index(n)] for n in ("Hips", "Head", "Toes_L"))
     assert 60 < hips[1] < 120 and head[1] > hips[1] + 40 and toes[1] < 20

@@ -1,4 +1,5 @@
 """HumanML3D features against the real shipped sample, and their inverse."""
+
 import numpy as np
 import pytest
 
@@ -33,8 +34,7 @@ def test_features_from_joints_equal_published_features(humanml3d_sample):
 def test_canonicalisation_makes_features_invariant_to_heading_and_position(humanml3d_sample):
     joints, _ = humanml3d_sample
     moved = frames.yaw_frame(1.1, (3.0, 0.5, -2.0)).points(joints)
-    np.testing.assert_allclose(features.features_from_joints(moved),
-                               features.features_from_joints(joints), atol=1e-9)
+    np.testing.assert_allclose(features.features_from_joints(moved), features.features_from_joints(joints), atol=1e-9)
 
 
 def test_retarget_gives_template_bone_lengths_and_keeps_directions(humanml3d_sample):
@@ -47,8 +47,7 @@ def test_retarget_gives_template_bone_lengths_and_keeps_directions(humanml3d_sam
             stretched[:, j] = stretched[:, p] + (joints[:, j] - joints[:, p]) * scale[j]
     out = features.retarget_to_template(stretched)
     lengths = body.bone_lengths(out)
-    np.testing.assert_allclose(lengths, np.broadcast_to(body.TEMPLATE_BONE_LENGTHS, lengths.shape),
-                               atol=1e-9)
+    np.testing.assert_allclose(lengths, np.broadcast_to(body.TEMPLATE_BONE_LENGTHS, lengths.shape), atol=1e-9)
     directions = rotations.normalize(out[:, 1:] - out[:, list(body.PARENTS[1:])])
     original = rotations.normalize(joints[:, 1:] - joints[:, list(body.PARENTS[1:])])
     np.testing.assert_allclose(directions, original, atol=1e-9)

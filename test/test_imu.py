@@ -1,13 +1,23 @@
 """Physics of the synthesised IMU readings (ego4o_ros.core.imu)."""
+
 import numpy as np
 import pytest
 
 from ego4o_ros.core import body, rotations
 from ego4o_ros.core.clip import MotionClip
-from ego4o_ros.core.imu import (GRAVITY, IMU_SITES, ImuReadings, ImuSynthesisConfig,
-                                apply_world_rotation, model_inputs, resample_imu,
-                                site_positions, smoothing_span, synthesize_from_clip,
-                                synthesize_imu)
+from ego4o_ros.core.imu import (
+    GRAVITY,
+    IMU_SITES,
+    ImuReadings,
+    ImuSynthesisConfig,
+    apply_world_rotation,
+    model_inputs,
+    resample_imu,
+    site_positions,
+    smoothing_span,
+    synthesize_from_clip,
+    synthesize_imu,
+)
 
 UP_G = np.array([0.0, GRAVITY, 0.0])
 REMOVED = ImuSynthesisConfig(gravity="removed")
@@ -16,8 +26,7 @@ REMOVED = ImuSynthesisConfig(gravity="removed")
 def rest_body(T=10):
     """SMPL T-pose, standing still: joints (T, 22, 3), identity global rotations."""
     local = np.broadcast_to(np.eye(3), (T, 22, 3, 3))
-    joints, glob = body.forward_kinematics(local, np.tile([0.0, 0.93, 0.0], (T, 1)),
-                                           body.SMPL_REST_OFFSETS)
+    joints, glob = body.forward_kinematics(local, np.tile([0.0, 0.93, 0.0], (T, 1)), body.SMPL_REST_OFFSETS)
     return joints, glob
 
 
@@ -46,8 +55,13 @@ def test_rest_reads_gravity_up_and_identity(use_rotations):
     joints, glob = rest_body()
     if not use_rotations:  # position-only: segments exactly along their rest directions
         joints = joints.copy()
-        for a, b, d in ((18, 20, [1, 0, 0]), (19, 21, [-1, 0, 0]), (1, 4, [0, -1, 0]),
-                        (2, 5, [0, -1, 0]), (12, 15, [0, 1, 0])):
+        for a, b, d in (
+            (18, 20, [1, 0, 0]),
+            (19, 21, [-1, 0, 0]),
+            (1, 4, [0, -1, 0]),
+            (2, 5, [0, -1, 0]),
+            (12, 15, [0, 1, 0]),
+        ):
             joints[:, b] = joints[:, a] + 0.3 * np.array(d, float)
     r = synthesize_imu(joints, glob if use_rotations else None, 60.0)
     assert r.acc.shape == (10, 5, 3) and r.ori.shape == (10, 5, 3, 3)
@@ -89,7 +103,7 @@ def test_constant_acceleration_recovered(fps):
     joints, glob = rest_body(T)
     p0, v, a = np.array([0.1, 0.0, -0.2]), np.array([0.5, 1.0, -0.3]), np.array([1.5, -2.0, 0.7])
     t = np.arange(T)[:, None] / fps
-    moved = joints + (p0 + v * t + 0.5 * a * t ** 2)[:, None, :]
+    moved = joints + (p0 + v * t + 0.5 * a * t**2)[:, None, :]
     n = smoothing_span(fps)
     inner = slice(n, T - n)
     removed = synthesize_imu(moved, glob, fps, REMOVED).acc
@@ -106,7 +120,7 @@ def test_smoothing_span_scales_with_rate_and_tracks_sinusoid():
     joints, glob = rest_body(T)
     moved = joints + (0.2 * np.sin(w * t))[:, None, None] * np.array([1.0, 0, 0])
     acc = synthesize_imu(moved, glob, fps, REMOVED).acc[20:-20, 0, 0]
-    np.testing.assert_allclose(acc, -0.2 * w ** 2 * np.sin(w * t[20:-20]), atol=0.01 * 0.2 * w ** 2)
+    np.testing.assert_allclose(acc, -0.2 * w**2 * np.sin(w * t[20:-20]), atol=0.01 * 0.2 * w**2)
 
 
 def test_acc_noise_and_bias_statistics():
@@ -152,13 +166,12 @@ def test_yaw_drift_grows_linearly():
     np.testing.assert_allclose(err[..., 1], np.arange(601)[:, None] / 60.0 * rate, atol=1e-12)
     assert np.all(np.abs(rate) > 0)
     np.testing.assert_allclose(np.linalg.norm(r.acc, axis=-1), GRAVITY)  # gravity along the drifted up
-    np.testing.assert_allclose(r.acc[..., 1], GRAVITY)                   # yaw keeps up as up
+    np.testing.assert_allclose(r.acc[..., 1], GRAVITY)  # yaw keeps up as up
 
 
 def test_noise_reproducible_for_a_seed():
     joints, glob = posed_body(100)
-    cfg = ImuSynthesisConfig(acc_noise_std=0.3, acc_bias_std=0.1, ori_noise_std_deg=1.0,
-                             yaw_drift_std_deg_per_s=0.5)
+    cfg = ImuSynthesisConfig(acc_noise_std=0.3, acc_bias_std=0.1, ori_noise_std_deg=1.0, yaw_drift_std_deg_per_s=0.5)
     a = synthesize_imu(joints, glob, 60.0, cfg, rng=np.random.default_rng(7))
     b = synthesize_imu(joints, glob, 60.0, cfg, rng=np.random.default_rng(7))
     c = synthesize_imu(joints, glob, 60.0, cfg, rng=np.random.default_rng(8))
@@ -182,8 +195,9 @@ def test_resample_to_100hz():
     turning = ImuReadings(acc=np.zeros((61, 5, 3)), ori=np.broadcast_to(R, (61, 5, 3, 3)), fps=60.0)
     r = resample_imu(turning, 120.0)
     assert r.num_frames == 121
-    np.testing.assert_allclose(r.ori[1], np.broadcast_to(rotations.axis_rotation("Y", 0.5 / 60.0),
-                                                         (5, 3, 3)), atol=1e-12)
+    np.testing.assert_allclose(
+        r.ori[1], np.broadcast_to(rotations.axis_rotation("Y", 0.5 / 60.0), (5, 3, 3)), atol=1e-12
+    )
 
 
 def test_model_inputs_and_mask():

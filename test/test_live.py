@@ -1,5 +1,6 @@
 """The ROS-free live pieces: sensor conventions, buffers, calibration, the capture loop,
 joint angles / URDF, images, captioning, scoring. Plain arrays, real weights."""
+
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -8,12 +9,18 @@ import pytest
 
 from ego4o_ros.core import body, features, frames, imu, joint_angles, rotations
 from ego4o_ros.live import images
-from ego4o_ros.live.capture import LiveCaptureConfig, load_live_capture
 from ego4o_ros.live.captioning import LiveCaptioner
+from ego4o_ros.live.capture import LiveCaptureConfig, load_live_capture
 from ego4o_ros.live.replay import ReplayConfig, WearableReplay
 from ego4o_ros.live.scoring import match_by_stamp, score
-from ego4o_ros.live.sensors import (ImuConvention, ImuSampleBuffer, calibrate_tpose, from_body_frame,
-                                    reset_heading, to_body_frame)
+from ego4o_ros.live.sensors import (
+    ImuConvention,
+    ImuSampleBuffer,
+    calibrate_tpose,
+    from_body_frame,
+    reset_heading,
+    to_body_frame,
+)
 from ego4o_ros.readers.bandai import read_bandai
 from ego4o_ros.tools.demo import SAMPLE
 
@@ -78,9 +85,9 @@ def test_tpose_calibration_recovers_segment_orientations():
     still shows the wearer's facing), wearer facing 70 degrees off: after a T-pose
     calibration the buffers report the segments' orientations with the wearer facing +Z."""
     rolls = np.random.default_rng(3).uniform(-np.pi, np.pi, imu.NUM_SITES)
-    mounts = rotations.axis_rotation("Z", rolls)                   # segment-from-sensor
+    mounts = rotations.axis_rotation("Z", rolls)  # segment-from-sensor
     facing = rotations.axis_rotation("Y", np.radians(70.0))
-    later = random_rotations(imu.NUM_SITES, seed=4)                # a later pose, wearer frame
+    later = random_rotations(imu.NUM_SITES, seed=4)  # a later pose, wearer frame
     buffers = {site: ImuSampleBuffer() for site in imu.IMU_SITES}
     for i, site in enumerate(imu.IMU_SITES):
         buffers[site].push(0.0, (0, 0, 9.8), from_body_frame(np.zeros(3), facing @ mounts[i])[1])
@@ -143,29 +150,30 @@ def test_live_capture_restarts_after_a_gap_and_skips_when_behind(replay):
     live, _ = load_live_capture(lookahead=0, config=LiveCaptureConfig(max_catchup_frames=5))
     for s in replay.imu_samples(0.0, 0.5):
         live.push_imu(s.site, s.stamp, s.acc, s.quat_xyzw)
-    assert len(live.advance()) == 1                        # the grid starts at the newest sample
-    for s in replay.imu_samples(0.5, 1.5):                 # a second of data at once
+    assert len(live.advance()) == 1  # the grid starts at the newest sample
+    for s in replay.imu_samples(0.5, 1.5):  # a second of data at once
         live.push_imu(s.site, s.stamp, s.acc, s.quat_xyzw)
     assert len(live.advance()) == 5 and live.stats.dropped == 25 and live.stats.restarts == 0
-    for s in replay.imu_samples(4.0, 4.5):                 # 3 s of silence
+    for s in replay.imu_samples(4.0, 4.5):  # 3 s of silence
         live.push_imu(s.site, s.stamp, s.acc, s.quat_xyzw)
     live.advance()
     assert live.stats.restarts == 1
-    assert live.advance(now=10.0) == []                    # everything stale: nothing invented
+    assert live.advance(now=10.0) == []  # everything stale: nothing invented
 
 
 def test_joint_angles_reproduce_the_motion_and_match_the_urdf(walk):
     joints = features.retarget_to_template(walk.joints)
     local = joint_angles.local_rotations(joint_angles.global_rotations_from_joints(joints))
     positions, _ = body.forward_kinematics(local, joints[:, 0], joint_angles.REST_OFFSETS)
-    assert np.abs(positions - joints).max() < 5e-5   # metres
+    assert np.abs(positions - joints).max() < 5e-5  # metres
     fitted = joint_angles.fit_rest_offsets(joints)
     np.testing.assert_allclose(fitted, joint_angles.REST_OFFSETS, atol=2e-4)
     for frame in joints[::40]:
         dofs = joint_angles.joint_positions_dofs(frame)
         assert dofs.shape == (len(joint_angles.DOF_NAMES),)
-        np.testing.assert_allclose(joint_angles.urdf_forward_kinematics(dofs), frame @ frames.ROS_FROM_BODY.T,
-                                   atol=5e-5)
+        np.testing.assert_allclose(
+            joint_angles.urdf_forward_kinematics(dofs), frame @ frames.ROS_FROM_BODY.T, atol=5e-5
+        )
     params = joint_angles.smpl_parameters(joints[10])
     assert params["body_pose"].shape == (21, 3) and params["global_orient"].shape == (3,)
 
@@ -179,7 +187,7 @@ def test_shipped_urdf_is_current_and_names_match_joint_states():
     links = {link.get("name") for link in robot.findall("link")}
     assert set(body.JOINT_NAMES) <= links
     children = [j.find("child").get("link") for j in robot.findall("joint")]
-    assert len(children) == len(set(children)) == len(links) - 1   # a tree with one root
+    assert len(children) == len(set(children)) == len(links) - 1  # a tree with one root
 
 
 def test_image_checks():
@@ -195,7 +203,7 @@ def test_image_checks():
 
 
 def test_live_captioner_describes_captured_motion(walk):
-    captioner = LiveCaptioner(min_frames=32)
+    captioner = LiveCaptioner(min_frames=32, backend="codes")
     joints = features.retarget_to_template(walk.joints)
     for i in range(20):
         captioner.push(i / 30, joints[i])
@@ -216,3 +224,69 @@ def test_scoring_matches_by_stamp():
     assert len(pred) == 5 and score(pred, true)["mpjpe_mm"] == pytest.approx(0.0, abs=1e-6)
     shifted = {k: v + [0, 0, 0.1] * (np.arange(22)[:, None] == 3) for k, v in predicted.items()}
     assert score(*match_by_stamp(shifted, truth, 0.5 / 30))["mpjpe_mm"] > 1.0
+
+
+def feed(live, replay, holes=(), step=0.02, until=None, lookahead_check=True):
+    """Replay into ``live`` in ``step`` chunks, every sensor silent inside ``holes``."""
+    out, t = [], 0.0
+    until = replay.duration if until is None else until
+    while t < until:
+        for s in replay.imu_samples(t, t + step):
+            if not any(a <= s.stamp < b for a, b in holes):
+                live.push_imu(s.site, s.stamp, s.acc, s.quat_xyzw)
+        out += live.advance(now=t + step)
+        t += step
+    return out
+
+
+def test_stamps_stay_on_the_data_clock_through_dropouts(walk):
+    """Five 0.9 s Bluetooth dropouts of every sensor: every output is stamped with the time of
+    the pose it describes (before the fix, each hole made all later stamps 0.4 s early), no
+    output claims a pose from inside a hole, and the frames lost are counted."""
+    replay = WearableReplay(walk)
+    holes = [(1.0 + 1.6 * k, 1.9 + 1.6 * k) for k in range(5)]
+    live, _ = load_live_capture(lookahead=2)
+    out = feed(live, replay, holes)
+    lookahead_s = 2 / live.fps
+    stamps = np.array([f.stamp for f in out])
+    np.testing.assert_allclose(stamps, [f.input_stamp - lookahead_s for f in out], atol=1e-9)
+    assert np.all(np.diff(stamps) > 0)
+    margin = live.config.max_sensor_age_s
+    inside = [s for s in stamps if any(a + margin < s < b - margin for a, b in holes)]
+    assert inside == []
+    assert live.stats.gap_frames >= 5 * 20 and live.stats.restarts == 5
+    truth = dict(zip(replay.truth_times, replay.truth_joints))
+    result = score(*match_by_stamp({f.stamp: f.joints @ frames.ROS_FROM_BODY.T for f in out}, truth, 0.5 / 30))
+    assert result["frames"] == len(out) and result["mpjpe_mm"] < 250
+
+
+def test_a_skipped_stretch_keeps_stamps_honest(walk):
+    """Falling behind (a CPU hiccup: 1 s of data at once) skips frames, counted, and the
+    frames after the skip carry their own time, not the time of the frames skipped."""
+    replay = WearableReplay(walk)
+    live, _ = load_live_capture(lookahead=2, config=LiveCaptureConfig(max_catchup_frames=5))
+    out = feed(live, replay, until=1.0)
+    for s in replay.imu_samples(1.0, 2.5):
+        live.push_imu(s.site, s.stamp, s.acc, s.quat_xyzw)
+    out += live.advance()
+    out += feed(live, replay, until=0.0)
+    assert live.stats.dropped > 30
+    np.testing.assert_allclose([f.stamp for f in out], [f.input_stamp - 2 / live.fps for f in out], atol=1e-9)
+
+
+def test_non_finite_model_output_is_not_published(walk):
+    """A model with NaN weights: frames are counted and withheld, never raised or published."""
+    import torch
+
+    from ego4o_ros.live.capture import LiveCapture
+    from ego4o_ros.models import Ego4oModel, StreamingCapture, WindowPredictor
+    from ego4o_ros.paths import DEFAULT_WEIGHTS
+
+    model, card = Ego4oModel.load(DEFAULT_WEIGHTS / "ego4o")
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.fill_(float("nan"))
+    streaming = StreamingCapture(WindowPredictor("ego4o", model), card.normalizer(), window=card.window, lookahead=1)
+    live = LiveCapture(streaming, card.fps)
+    out = feed(live, WearableReplay(walk), until=1.0)
+    assert out == [] and live.stats.non_finite >= 10 and live.stats.frames == 0

@@ -1,4 +1,5 @@
 """Motion-capture metrics against hand-computed values."""
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -36,8 +37,8 @@ def test_identical_inputs_give_zero():
 
 def test_pure_translation_is_no_mpjpe_but_root_drift():
     gt = moving_sequence(T=21)
-    c = np.array([0.3, 1.0, 0.4])                       # |c| = sqrt(1.25); horizontal (x, z) = 0.5
-    frac = np.linspace(0.0, 1.0, len(gt))               # translation grows 0 -> c
+    c = np.array([0.3, 1.0, 0.4])  # |c| = sqrt(1.25); horizontal (x, z) = 0.5
+    frac = np.linspace(0.0, 1.0, len(gt))  # translation grows 0 -> c
     pred = gt + frac[:, None, None] * c
     assert metrics.mpjpe(pred, gt) == pytest.approx(0.0, abs=1e-9)
     assert metrics.pa_mpjpe(pred, gt) == pytest.approx(0.0, abs=1e-6)
@@ -79,7 +80,7 @@ def test_similarity_transform_two_joint_config_hand_computed():
 
 def test_similarity_transform_recovered_on_real_skeleton():
     gt = moving_sequence(T=10)
-    rots = Rotation.random(len(gt), random_state=1).as_matrix()      # one per frame
+    rots = Rotation.random(len(gt), random_state=1).as_matrix()  # one per frame
     scales = np.linspace(0.5, 1.8, len(gt))
     shifts = np.random.default_rng(2).standard_normal((len(gt), 3))
     pred = scales[:, None, None] * np.einsum("tik,tjk->tji", rots, gt) + shifts[:, None]
@@ -94,7 +95,7 @@ def test_similarity_transform_recovered_on_real_skeleton():
 def test_one_joint_offset_22mm_gives_1mm():
     gt = moving_sequence()
     pred = gt.copy()
-    pred[:, 15] += [0.0, 0.022, 0.0]                   # head up 22 mm
+    pred[:, 15] += [0.0, 0.022, 0.0]  # head up 22 mm
     assert metrics.mpjpe(pred, gt) == pytest.approx(1.0)
     # moving the pelvis instead moves the other 21 joints in the pelvis frame
     pred = gt.copy()
@@ -119,11 +120,11 @@ def test_jitter_of_cubic_is_6a():
 
 
 def test_jitter_scales_with_fps_cubed():
-    a, b = 1.5, -0.7                                    # x = a t^3 + b t^2: x''' = 6a
+    a, b = 1.5, -0.7  # x = a t^3 + b t^2: x''' = 6a
     for fps in (30.0, 120.0):
         t = np.arange(int(fps)) / fps
         joints = np.broadcast_to(rest_pose(), (len(t), J, 3)).copy()
-        joints[:, :, 2] += (a * t ** 3 + b * t ** 2)[:, None]
+        joints[:, :, 2] += (a * t**3 + b * t**2)[:, None]
         assert metrics.jitter(joints, fps) == pytest.approx(6 * a / 1000)
         # the same frames claimed to be at twice the rate: 8x the jerk
         assert metrics.jitter(joints, 2 * fps) == pytest.approx(8 * 6 * a / 1000)
@@ -133,8 +134,7 @@ def test_jitter_scales_with_fps_cubed():
         t = np.arange(int(2 * fps) + 3) / fps
         joints = np.broadcast_to(rest_pose(), (len(t), J, 3)).copy()
         joints[:, :, 0] += amp * np.sin(w * t)[:, None]
-        assert metrics.jitter(joints, fps) == pytest.approx(amp * w ** 3 * 2 / np.pi / 1000,
-                                                            rel=5e-3)
+        assert metrics.jitter(joints, fps) == pytest.approx(amp * w**3 * 2 / np.pi / 1000, rel=5e-3)
 
 
 def _handedness(x):
@@ -145,13 +145,13 @@ def _handedness(x):
 def test_procrustes_mirror_is_not_returned():
     gt = rest_pose()[None]
     mirror = np.diag([-1.0, 1.0, 1.0])
-    pred = gt @ mirror.T                                 # mirrored skeleton (non-planar)
+    pred = gt @ mirror.T  # mirrored skeleton (non-planar)
     aligned, s, r, _ = metrics.procrustes_align(pred, gt, return_transform=True)
     assert np.linalg.det(r[0]) == pytest.approx(1.0)
     assert s[0] > 0
     assert _handedness(aligned[0]) == _handedness(pred[0]) == -_handedness(gt[0])
     err = metrics.pa_mpjpe(pred, gt)
-    assert err > 5.0                                     # a reflection would give 0
+    assert err > 5.0  # a reflection would give 0
     # optimal among proper rotations: no random rotation (with its best scale and
     # translation) does better
     p = pred[0] - pred[0].mean(0)
@@ -176,7 +176,7 @@ def test_procrustes_planar_mirror_is_a_proper_rotation():
 def test_per_part_left_arm_offset():
     gt = moving_sequence()
     pred = gt.copy()
-    pred[:, list(body.BODY_PARTS["left_arm"])] += [0.0, -0.03, 0.04]   # 50 mm
+    pred[:, list(body.BODY_PARTS["left_arm"])] += [0.0, -0.03, 0.04]  # 50 mm
     parts = metrics.per_part_mpjpe(pred, gt)
     assert set(parts) == set(body.BODY_PARTS)
     assert parts["left_arm"] == pytest.approx(50.0)
@@ -187,7 +187,7 @@ def test_per_part_left_arm_offset():
 
 
 def test_batch_and_per_frame():
-    gt = np.stack([moving_sequence(seed=s) for s in range(3)])      # (3, T, 22, 3)
+    gt = np.stack([moving_sequence(seed=s) for s in range(3)])  # (3, T, 22, 3)
     pred = np.stack([moving_sequence(seed=s + 10) for s in range(3)])
     per_seq = [metrics.mpjpe(p, g) for p, g in zip(pred, gt)]
     assert metrics.mpjpe(pred, gt) == pytest.approx(np.mean(per_seq))
@@ -202,9 +202,16 @@ def test_batch_and_per_frame():
 def test_evaluate_sequence_keys():
     gt = moving_sequence()
     res = metrics.evaluate_sequence(gt + 0.01, gt, fps=30.0)
-    expected = {"mpjpe_mm", "pa_mpjpe_mm", "jitter_pred_kms3", "jitter_gt_kms3",
-                "root_drift_final_m", "root_drift_mean_m", "root_drift_h_final_m",
-                "root_drift_h_mean_m"} | {f"part_mpjpe_mm/{k}" for k in body.BODY_PARTS}
+    expected = {
+        "mpjpe_mm",
+        "pa_mpjpe_mm",
+        "jitter_pred_kms3",
+        "jitter_gt_kms3",
+        "root_drift_final_m",
+        "root_drift_mean_m",
+        "root_drift_h_final_m",
+        "root_drift_h_mean_m",
+    } | {f"part_mpjpe_mm/{k}" for k in body.BODY_PARTS}
     assert set(res) == expected
     assert all(isinstance(v, float) for v in res.values())
     assert res["part_mpjpe_mm/root"] == pytest.approx(1000 * 0.01 * np.sqrt(3))
@@ -217,7 +224,7 @@ def test_validation_errors():
     with pytest.raises(ValueError, match="22"):
         metrics.mpjpe(gt[:, :21], gt[:, :21])
     with pytest.raises(ValueError, match="22"):
-        metrics.mpjpe(gt[0], gt[0])                     # no time axis
+        metrics.mpjpe(gt[0], gt[0])  # no time axis
     bad = gt.copy()
     bad[2, 3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):

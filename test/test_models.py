@@ -1,4 +1,7 @@
-"""Models: shapes, masking, checkpoints, online face, ONNX parity, captioner (tiny configs)."""
+"""Models: shapes, masking, model cards, online face, ONNX parity, captioner (tiny configs)."""
+
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -6,13 +9,15 @@ import torch
 from ego4o_ros.core import features, imu
 from ego4o_ros.core.features import FeatureNormalizer
 from ego4o_ros.models import checkpoint
-from ego4o_ros.models.capture import Ego4oModel, WindowPredictor, load_vqvae
+from ego4o_ros.models.checkpoint import ModelCard
 from ego4o_ros.models.code_captioner import CodeCaptioner
-from ego4o_ros.models.data import MaskingConfig, random_sites, vanish
-from ego4o_ros.models.fusion_encoder import EncoderConfig, FusionEncoder, sample_codes
+from ego4o_ros.models.data import MaskingConfig, mirror_text, random_sites, vanish
+from ego4o_ros.models.ego4o import Ego4oModel
+from ego4o_ros.models.fusion_encoder import EncoderConfig, encoder_loss
 from ego4o_ros.models.lstm_baseline import LstmBaseline
 from ego4o_ros.models.online import StreamingCapture
 from ego4o_ros.models.part_vqvae import PartVQVAE, VqvaeConfig
+from ego4o_ros.models.predictors import WindowPredictor, load_vqvae
 
 TINY_VQ = VqvaeConfig(width=16, depth=1, code_dim=8, num_codes=16)
 TINY_ENC = EncoderConfig(d_model=16, layers=1, heads=2, ff=32, dropout=0.0)
@@ -22,8 +27,19 @@ TINY_ENC = EncoderConfig(d_model=16, layers=1, heads=2, ff=32, dropout=0.0)
 def tiny_ego4o():
     torch.manual_seed(0)
     vqvae = PartVQVAE(TINY_VQ).eval()
-    encoder = FusionEncoder(tuple(q.num_codes for q in vqvae.quantizers), TINY_ENC).eval()
-    return Ego4oModel(encoder, vqvae).eval()
+    return Ego4oModel.from_vqvae(vqvae, TINY_ENC).eval()
+
+
+def card(kind, model_config):
+    return ModelCard(
+        kind=kind,
+        model_config=model_config,
+        fps=30.0,
+        window=32,
+        dataset={},
+        feature_mean=[0.0] * 263,
+        feature_std=[1.0] * 263,
+    )
 
 
 def test_vqvae_shapes_and_ema_codebook_updates_only_in_training():
@@ -65,19 +81,52 @@ def test_absent_inputs_cannot_change_the_output(tiny_ego4o):
     text = torch.randn(2, TINY_ENC.text_dim)
     off = torch.zeros(2, dtype=torch.bool)
     reference = encoder(zeroed, present)  # text and image not given at all
-    for variant in (encoder(garbage, present, text, off), encoder(x, present, torch.zeros_like(text), off),
-                    encoder(x, present, text * 50, off, torch.randn(2, TINY_ENC.image_dim), off)):
-        for a, b in zip(reference, variant):
+    for variant in (
+        encoder(garbage, present, text, off),
+        encoder(x, present, torch.zeros_like(text), off),
+        encoder(x, present, text * 50, off, torch.randn(2, TINY_ENC.image_dim), off),
+    ):
+        for a, b in zip(reference[0] + reference[1], variant[0] + variant[1]):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     with_text = encoder(x, present, text, torch.ones(2, dtype=torch.bool))
-    assert not torch.allclose(with_text[0], reference[0])  # present text does count
+    assert not torch.allclose(with_text[0][0], reference[0][0])  # present text does count
+    with_image = encoder(x, present, image=torch.randn(2, TINY_ENC.image_dim), image_present=~off)
+    assert not torch.allclose(with_image[0][0], reference[0][0])  # so does a present image
 
 
-def test_gumbel_codes_give_decoder_latents(tiny_ego4o):
-    logits = tiny_ego4o.encoder(torch.randn(2, 32, 5, 9), torch.ones(2, 32, 5, dtype=torch.bool))
-    latents = sample_codes(logits, [q.codebook for q in tiny_ego4o.vqvae.quantizers])
-    assert [l.shape for l in latents] == [(2, TINY_VQ.code_dim, 8)] * 6
-    assert tiny_ego4o.vqvae.decode_latents(latents).shape == (2, 32, 263)
+def test_ego4o_decodes_continuous_latents_and_reports_nearest_codes(tiny_ego4o):
+    x, present = torch.randn(2, 32, 5, 9), torch.ones(2, 32, 5, dtype=torch.bool)
+    latents, logits = tiny_ego4o.encoder(x, present)
+    assert [z.shape for z in latents] == [(2, TINY_VQ.code_dim, 8)] * 6 and logits[0].shape == (2, 8, 16)
+    out, ids, confidence = tiny_ego4o(x, present)
+    assert out.shape == (2, 32, 263) and ids.shape == (2, 8, 6) and confidence.shape == (2, 8, 6)
+    torch.testing.assert_close(out, tiny_ego4o.decode(latents))
+    # The reported code of a part is the codebook entry nearest to its latent.
+    book = tiny_ego4o.codebooks[2]
+    nearest = torch.cdist(latents[2].transpose(1, 2), book[None].expand(2, -1, -1)).argmin(-1)
+    assert torch.equal(ids[..., 2], nearest)
+    assert ((confidence > 0) & (confidence <= 1)).all()
+    # A latent equal to a codebook entry decodes like the VQ-VAE decodes that code.
+    target_ids = torch.randint(0, 16, (2, 8, 6))
+    exact = [book[target_ids[..., p]].transpose(1, 2) for p, book in enumerate(tiny_ego4o.codebooks)]
+    assert torch.equal(tiny_ego4o.nearest_codes(exact), target_ids)
+
+
+def test_encoder_loss_terms_are_finite_and_reach_every_parameter(tiny_ego4o):
+    tiny_ego4o.train()
+    x, present = torch.randn(2, 32, 5, 9), torch.ones(2, 32, 5, dtype=torch.bool)
+    features_true, valid = torch.randn(2, 32, 263), torch.ones(2, 32, dtype=torch.bool)
+    targets = [torch.randn(2, 8, 8) for _ in range(6)]
+    ids = torch.randint(0, 16, (2, 8, 6))
+    text = torch.randn(2, TINY_ENC.text_dim)
+    image = torch.randn(2, TINY_ENC.image_dim)
+    on = torch.ones(2, dtype=torch.bool)
+    latents, logits = tiny_ego4o.encoder(x, present, text, on, image, on)
+    losses = encoder_loss(latents, logits, tiny_ego4o.decode(latents), targets, ids, features_true, valid, TINY_ENC)
+    assert all(torch.isfinite(v) for v in losses.values())
+    losses["loss"].backward()
+    missing = [n for n, p in tiny_ego4o.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert missing == []
 
 
 def test_baseline_shapes():
@@ -94,23 +143,48 @@ def test_random_masking_keeps_one_to_three_sites_and_vanishes_some():
     assert not (present & ~sites[:, None]).any()  # never adds a sensor
 
 
-def test_checkpoint_round_trip_and_clear_errors(tmp_path, tiny_ego4o):
-    vqvae = tiny_ego4o.vqvae
-    checkpoint.save_checkpoint(tmp_path / "vqvae", vqvae, {"kind": "vqvae", "model_config": TINY_VQ.__dict__})
-    loaded = load_vqvae(tmp_path / "vqvae")
+def test_checkpoint_round_trip_and_clear_errors(tmp_path):
+    torch.manual_seed(0)
+    vqvae = PartVQVAE(TINY_VQ).eval()
+    checkpoint.save_checkpoint(tmp_path / "vqvae", vqvae, card("vqvae", TINY_VQ.__dict__))
+    loaded, loaded_card = load_vqvae(tmp_path / "vqvae")
     x = torch.randn(1, 32, 263)
     torch.testing.assert_close(loaded.decode(loaded.encode(x)), vqvae.decode(vqvae.encode(x)))
-    (tmp_path / "vqvae.safetensors").write_bytes(b"not a checkpoint")
-    with pytest.raises(checkpoint.CheckpointError, match="vqvae.safetensors"):
+    assert loaded_card.weights_sha256 == checkpoint.sha256(tmp_path / "vqvae.safetensors")
+    good = (tmp_path / "vqvae.safetensors").read_bytes()
+    (tmp_path / "vqvae.safetensors").write_bytes(good[:-4] + b"\x00\x00\x00\x01")  # one flipped byte
+    with pytest.raises(checkpoint.CheckpointError, match="SHA-256"):
         load_vqvae(tmp_path / "vqvae")
     (tmp_path / "vqvae.safetensors").unlink()
     with pytest.raises(checkpoint.CheckpointError, match="missing.*vqvae.safetensors"):
         load_vqvae(tmp_path / "vqvae")
     with pytest.raises(checkpoint.CheckpointError, match="nothing.json"):
         load_vqvae(tmp_path / "nothing")
-    checkpoint.save_checkpoint(tmp_path / "other", vqvae, {"kind": "baseline", "model_config": {}})
+    checkpoint.save_checkpoint(tmp_path / "other", vqvae, card("baseline", {}))
     with pytest.raises(checkpoint.CheckpointError, match="not a 'vqvae'"):
         load_vqvae(tmp_path / "other")
+    # Cards are validated in one place, with one clear error.
+    data = json.loads((tmp_path / "other.json").read_text())
+    for change, message in (
+        ({"version": 1}, "version 1"),
+        ({"sites": ["left_wrist"]}, "sites"),
+        ({"feature_std": [0.0] * 263}, "not finite and positive"),
+        ({"colour": 1}, "unknown"),
+    ):
+        (tmp_path / "bad.json").write_text(json.dumps({**data, **change}))
+        with pytest.raises(checkpoint.CheckpointError, match=message):
+            ModelCard.read(tmp_path / "bad")
+
+
+def test_non_finite_weights_are_refused(tmp_path):
+    model = LstmBaseline()
+    with torch.no_grad():
+        model.out.weight[0, 0] = float("nan")
+    checkpoint.save_checkpoint(tmp_path / "baseline", model, card("baseline", {}))
+    from ego4o_ros.models.predictors import load_baseline
+
+    with pytest.raises(checkpoint.CheckpointError, match="non-finite"):
+        load_baseline(tmp_path / "baseline")
 
 
 def _stream(seed=0, frames=50):
@@ -123,29 +197,45 @@ def _stream(seed=0, frames=50):
 
 
 def test_online_steps_equal_sliding_windows_and_lookahead_delays(tiny_ego4o):
-    predictor = WindowPredictor("ego4o", tiny_ego4o, True)
+    predictor = WindowPredictor("ego4o", tiny_ego4o)
     normalizer = FeatureNormalizer(np.zeros(263), np.ones(263))
     acc, ori, present = _stream()
     window, lookahead = 32, 3
-    online = StreamingCapture(predictor, normalizer, window=window, lookahead=lookahead)
-    outputs = [online.step(a, o, p) for a, o, p in zip(acc, ori, present)]
+
+    def window_rows(end):  # the model's rows for the window ending at frame ``end``
+        index = np.clip(np.arange(end - window + 1, end + 1), 0, None)
+        inputs = imu.network_inputs(acc[index][None], ori[index][None], present[index][None])
+        return predictor.predict(inputs, present[index][None])[0][0]
+
+    single = StreamingCapture(predictor, normalizer, window=window, lookahead=lookahead, ensemble=1)
+    outputs = [single.step(a, o, p) for a, o, p in zip(acc, ori, present)]
     assert outputs[:lookahead] == [None] * lookahead
     assert [o.frame for o in outputs[lookahead:]] == list(range(len(acc) - lookahead))
     for out in outputs[lookahead::7]:  # frame t is row W-1-L of the window ending at t+L
-        end = out.frame + lookahead
-        index = np.clip(np.arange(end - window + 1, end + 1), 0, None)
-        expected, _ = predictor.predict(imu.network_inputs(acc[index][None], ori[index][None], present[index][None]),
-                                        present[index][None])
-        np.testing.assert_allclose(out.features, expected[0, window - 1 - lookahead], atol=1e-5)
+        np.testing.assert_allclose(out.features, window_rows(out.frame + lookahead)[window - 1 - lookahead], atol=1e-5)
+    # Temporal ensembling: the weighted mean of the windows that hold the frame (more look-ahead, more weight).
+    online = StreamingCapture(predictor, normalizer, window=window, lookahead=lookahead, ensemble=4)
+    assert online.ensemble == 4
+    outputs = [online.step(a, o, p) for a, o, p in zip(acc, ori, present)]
+    frame = 20
+    rows = [window_rows(frame + lookahead - j)[window - 1 - lookahead + j] for j in range(4)]
+    expected = np.average(rows, axis=0, weights=[4, 3, 2, 1])
+    np.testing.assert_allclose(outputs[frame + lookahead].features, expected, atol=1e-5)
+    # The batched online face (what the evaluation scores) is the same computation.
+    batch_features, batch_joints, window_joints = online.forward_online(acc, ori, present, batch=7)
+    np.testing.assert_allclose(batch_features, np.stack([o.features for o in outputs[lookahead:]]), atol=1e-5)
+    np.testing.assert_allclose(batch_joints, np.stack([o.joints for o in outputs[lookahead:]]), atol=1e-5)
+    assert window_joints.shape == (len(acc) - lookahead, 22, 3)
     online.reset()
     assert online.step(acc[0], ori[0], present[0]) is None
     feats, joints = online.forward_offline(acc, ori, present)
     assert feats.shape == (50, 263) and joints.shape == (50, 22, 3)
-    np.testing.assert_allclose(joints[:32], features.joints_from_features(feats[:32]), atol=1e-9)
+    np.testing.assert_allclose(joints, features.joints_from_features(feats), atol=1e-9)  # root integrated once
 
 
 def test_onnx_export_matches_torch(tmp_path, tiny_ego4o):
     from ego4o_ros.models.onnx_export import OnnxEgo4o, export_ego4o
+
     path = export_ego4o(tiny_ego4o, tmp_path / "ego4o.onnx", window=32)
     session = OnnxEgo4o(path)
     rng = np.random.default_rng(0)
@@ -153,14 +243,14 @@ def test_onnx_export_matches_torch(tmp_path, tiny_ego4o):
     present = rng.random((3, 32, 5)) > 0.4
     text = rng.normal(size=(3, TINY_ENC.text_dim)).astype(np.float32)
     text_present = np.array([True, False, True])
-    torch_face = WindowPredictor("e", tiny_ego4o, True)
+    torch_face = WindowPredictor("e", tiny_ego4o)
     expected, expected_ids = torch_face.predict(x, present, text, text_present)
     got, got_ids = session.predict(x, present, text, text_present)
     assert np.abs(got - expected).max() < 1e-4
     np.testing.assert_array_equal(got_ids, expected_ids)
     np.testing.assert_allclose(session.last_confidence, torch_face.last_confidence, atol=1e-5)
     no_text, _ = session.predict(x, present)
-    torch_no_text, _ = WindowPredictor("e", tiny_ego4o, True).predict(x, present)
+    torch_no_text, _ = WindowPredictor("e", tiny_ego4o).predict(x, present)
     assert np.abs(no_text - torch_no_text).max() < 1e-4
 
 
@@ -170,7 +260,13 @@ def test_code_captioner_finds_the_matching_window(tmp_path):
     texts = [f"description {i}" for i in range(20)]
     captioner = CodeCaptioner.fit(ids, texts, [16] * 6)
     assert captioner.describe(ids[[3, 11]]) == ["description 3", "description 11"]
-    captioner.save(tmp_path / "cap")
+    captioner.save(tmp_path / "cap", card("captioner", {}))
     assert CodeCaptioner.load(tmp_path / "cap").describe(ids[[5]]) == ["description 5"]
-    with pytest.raises(FileNotFoundError, match="nope"):
+    with pytest.raises(checkpoint.CheckpointError, match="nope"):
         CodeCaptioner.load(tmp_path / "nope")
+
+
+def test_mirrored_descriptions_swap_sides():
+    assert mirror_text("a person waves the left hand.") == "a person waves the right hand."
+    assert mirror_text("walks and turns right, then left") == "walks and turns left, then right"
+    assert mirror_text("a person bows.") == "a person bows."

@@ -1,12 +1,13 @@
 """Packaging: package.xml, msg/, CMakeLists.txt, scripts/ and the pip wheel agree.
 
-Two install paths (REFERENCE.md 4): pip with ROS 2 from PyPI wheels (setup.py), and colcon
+Two install paths: pip with ROS 2 from PyPI wheels (setup.py), and colcon
 on a full ROS 2 install (CMakeLists.txt, ament_cmake), the only one that can build the
 messages in msg/. colcon itself is not available here, so this file checks what can be
 checked without it: the manifest, the message definitions (parsed, converted to IDL and
 turned into Python by the rosidl tools from the wheels, then merged into our package the
 way the colcon install merges them), the CMake rules, and the files a pip wheel carries.
 """
+
 from __future__ import annotations
 
 import ast
@@ -36,6 +37,7 @@ EXECUTABLES = {
     "wearable_replay_node": "ego4o_ros.nodes.wearable_replay_node",
     "recorder_node": "ego4o_ros.nodes.recorder_node",
     "foxglove_view_node": "ego4o_ros.nodes.foxglove_node",
+    "retarget_node": "ego4o_ros.nodes.retarget_node",
     "capture": "ego4o_ros.tools.capture",
 }
 # pip console scripts (setup.py) that must exist.
@@ -52,34 +54,90 @@ CONSOLE_SCRIPTS = {
 # Share folders whose every file (README.md aside) must be installed.
 SHARE_DIRS = ("launch", "config", "urdf", "msg")
 # Files other people add; they must land in the wheel once they exist.
-REQUIRED_SHARE_FILES = ("launch/capture.launch.py", "urdf/ego4o_body.urdf", "config/capture.yaml",
-                        "msg/SmplPose.msg", "msg/MotionDescription.msg")
+REQUIRED_SHARE_FILES = (
+    "launch/capture.launch.py",
+    "urdf/ego4o_body.urdf",
+    "config/capture.yaml",
+    "msg/SmplPose.msg",
+    "msg/MotionDescription.msg",
+)
 
 # Python modules that are ROS packages although they are not imported as `<pkg>.msg`.
-ROS_PYTHON_PACKAGES = {"rclpy", "ament_index_python", "launch", "launch_ros", "rosidl_runtime_py",
-                       "rosbag2_py", "tf2_ros", "message_filters", "diagnostic_updater", "cv_bridge",
-                       "sensor_msgs_py", "rcl_interfaces", "builtin_interfaces"}
+ROS_PYTHON_PACKAGES = {
+    "rclpy",
+    "ament_index_python",
+    "launch",
+    "launch_ros",
+    "rosidl_runtime_py",
+    "rosbag2_py",
+    "tf2_ros",
+    "message_filters",
+    "diagnostic_updater",
+    "cv_bridge",
+    "sensor_msgs_py",
+    "rcl_interfaces",
+    "builtin_interfaces",
+}
 # Third-party Python modules with rosdep keys (pip-only libraries are left to requirements.txt).
-ROSDEP_KEYS = {"numpy": "python3-numpy", "scipy": "python3-scipy", "yaml": "python3-yaml",
-               "matplotlib": "python3-matplotlib", "PIL": "python3-pil", "tqdm": "python3-tqdm"}
+ROSDEP_KEYS = {
+    "numpy": "python3-numpy",
+    "scipy": "python3-scipy",
+    "yaml": "python3-yaml",
+    "matplotlib": "python3-matplotlib",
+    "PIL": "python3-pil",
+    "tqdm": "python3-tqdm",
+}
 INTERFACE_KINDS = {"msg", "srv", "action"}
 
-SMPL_JOINTS = ("pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
-               "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
-               "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-               "left_wrist", "right_wrist")
+SMPL_JOINTS = (
+    "pelvis",
+    "left_hip",
+    "right_hip",
+    "spine1",
+    "left_knee",
+    "right_knee",
+    "spine2",
+    "left_ankle",
+    "right_ankle",
+    "spine3",
+    "left_foot",
+    "right_foot",
+    "neck",
+    "left_collar",
+    "right_collar",
+    "head",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+)
 # (type as written, field name) of each message, in order.
 EXPECTED_FIELDS = {
-    "SmplPose": [("std_msgs/Header", "header"), ("geometry_msgs/Vector3", "global_orient"),
-                 ("float32[63]", "body_pose"), ("geometry_msgs/Vector3", "transl"),
-                 ("geometry_msgs/Point[22]", "joint_positions"), ("string[]", "active_sensors"),
-                 ("string[]", "part_names"), ("float32[]", "part_confidence"), ("uint32", "frame_index")],
-    "MotionDescription": [("std_msgs/Header", "header"), ("builtin_interfaces/Time", "window_start"),
-                          ("builtin_interfaces/Time", "window_end"), ("string", "text"), ("string", "source")],
+    "SmplPose": [
+        ("std_msgs/Header", "header"),
+        ("geometry_msgs/Vector3", "global_orient"),
+        ("float32[63]", "body_pose"),
+        ("geometry_msgs/Vector3", "transl"),
+        ("geometry_msgs/Point[22]", "joint_positions"),
+        ("string[]", "active_sensors"),
+        ("string[]", "part_names"),
+        ("float32[]", "part_confidence"),
+        ("uint32", "frame_index"),
+    ],
+    "MotionDescription": [
+        ("std_msgs/Header", "header"),
+        ("builtin_interfaces/Time", "window_start"),
+        ("builtin_interfaces/Time", "window_end"),
+        ("string", "text"),
+        ("string", "source"),
+    ],
 }
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def manifest():
     return parse_package(str(ROOT / "package.xml"))
@@ -94,8 +152,9 @@ def msg_files() -> list[Path]:
 
 
 def share_files(folder: str) -> list[Path]:
-    return sorted(p for p in (ROOT / folder).rglob("*")
-                  if p.is_file() and p.name != "README.md" and "__pycache__" not in p.parts)
+    return sorted(
+        p for p in (ROOT / folder).rglob("*") if p.is_file() and p.name != "README.md" and "__pycache__" not in p.parts
+    )
 
 
 def python_sources() -> list[Path]:
@@ -152,7 +211,7 @@ def keyword_values(args: list[str], keyword: str, keywords: set[str]) -> list[st
     if keyword not in args:
         return []
     out = []
-    for token in args[args.index(keyword) + 1:]:
+    for token in args[args.index(keyword) + 1 :]:
         if token in keywords:
             break
         out.append(token)
@@ -160,6 +219,7 @@ def keyword_values(args: list[str], keyword: str, keywords: set[str]) -> list[st
 
 
 # --------------------------------------------------------------------------- package.xml
+
 
 def test_package_xml_is_an_ament_cmake_interface_package():
     pkg = manifest()
@@ -197,6 +257,7 @@ def test_python_package_has_no_msg_module_of_its_own():
 
 # --------------------------------------------------------------------------- msg/
 
+
 def test_message_definitions_parse_and_use_declared_packages():
     pkg = manifest()
     build, run = dependency_names(pkg.build_depends), dependency_names(pkg.exec_depends)
@@ -210,8 +271,9 @@ def test_message_definitions_parse_and_use_declared_packages():
             if field.type.is_primitive_type():
                 continue
             owner = field.type.pkg_name
-            assert owner in build and owner in run, \
+            assert owner in build and owner in run, (
                 f"{path.name}: {field.name} uses {owner}, which package.xml must list as <depend>"
+            )
             # the type exists in that package (the ROS wheels here carry these packages)
             module = __import__(f"{owner}.msg", fromlist=[field.type.type])
             assert hasattr(module, field.type.type), f"{owner}/msg/{field.type.type}"
@@ -230,6 +292,7 @@ def test_smpl_pose_documents_its_frames_units_and_joint_order():
 def test_custom_messages_register_with_rosbags():
     # the recorder writes bags of these types from the .msg text (core/bag.py)
     from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
     store = get_typestore(Stores.ROS2_KILTED)
     for path in msg_files():
         name = f"{PACKAGE}/msg/{path.stem}"
@@ -253,8 +316,17 @@ def test_messages_generate_python_that_merges_into_our_package(tmp_path):
     template_dir = Path(sys.prefix) / "share" / "rosidl_generator_py" / "resource"
     assert template_dir.is_dir(), "rosidl_generator_py templates missing from the wheels"
     args = tmp_path / "args.json"
-    args.write_text(json.dumps({"package_name": PACKAGE, "output_dir": str(out), "template_dir": str(template_dir),
-                                "idl_tuples": tuples, "target_dependencies": []}))
+    args.write_text(
+        json.dumps(
+            {
+                "package_name": PACKAGE,
+                "output_dir": str(out),
+                "template_dir": str(template_dir),
+                "idl_tuples": tuples,
+                "target_dependencies": [],
+            }
+        )
+    )
     generate_py(str(args), ["rosidl_typesupport_c"])
     assert (out / "msg" / "_smpl_pose.py").is_file() and (out / "msg" / "_motion_description.py").is_file()
 
@@ -293,6 +365,7 @@ def test_messages_generate_python_that_merges_into_our_package(tmp_path):
 
 # --------------------------------------------------------------------------- CMakeLists.txt
 
+
 def test_cmakelists_generates_every_message():
     assert cmake_calls("project")[0][0] == PACKAGE
     assert cmake_calls("cmake_minimum_required")
@@ -302,11 +375,15 @@ def test_cmakelists_generates_every_message():
     assert generate[0] == PACKAGE
     keywords = {"DEPENDENCIES", "LIBRARY_NAME", "SKIP_INSTALL", "ADD_LINTER_TESTS", "SKIP_GROUP_MEMBERSHIP_CHECK"}
     assert "SKIP_INSTALL" not in generate
-    listed = [a for a in generate[1:generate.index("DEPENDENCIES") if "DEPENDENCIES" in generate else None]]
+    listed = [a for a in generate[1 : generate.index("DEPENDENCIES") if "DEPENDENCIES" in generate else None]]
     assert sorted(listed) == sorted(str(p.relative_to(ROOT)) for p in msg_files())
     dependencies = set(keyword_values(generate, "DEPENDENCIES", keywords))
-    used = {f.type.pkg_name for p in msg_files() for f in parse_message_file(PACKAGE, str(p)).fields
-            if not f.type.is_primitive_type()}
+    used = {
+        f.type.pkg_name
+        for p in msg_files()
+        for f in parse_message_file(PACKAGE, str(p)).fields
+        if not f.type.is_primitive_type()
+    }
     assert used <= dependencies, used - dependencies
     assert dependencies <= found, "every DEPENDENCIES package needs a find_package()"
     assert dependencies <= dependency_names(manifest().build_depends)
@@ -320,27 +397,38 @@ def test_cmakelists_installs_python_package_beside_generated_code():
     # A second ament_python_install_package(ego4o_ros) next to rosidl_generate_interfaces fails
     # to configure on Humble..Kilted (ros2/rosidl_python#141): install the sources directly.
     assert not [a for c, a in commands if c == "ament_python_install_package" and a[:1] == [PACKAGE]]
-    python_install = [i for i, (c, a) in enumerate(commands)
-                      if c == "install" and a[:2] == ["DIRECTORY", f"{PACKAGE}/"]
-                      and keyword_values(a, "DESTINATION", {"PATTERN"}) == [f"${{PYTHON_INSTALL_DIR}}/{PACKAGE}"]]
+    python_install = [
+        i
+        for i, (c, a) in enumerate(commands)
+        if c == "install"
+        and a[:2] == ["DIRECTORY", f"{PACKAGE}/"]
+        and keyword_values(a, "DESTINATION", {"PATTERN"}) == [f"${{PYTHON_INSTALL_DIR}}/{PACKAGE}"]
+    ]
     assert python_install, "install(DIRECTORY ego4o_ros/ DESTINATION ${PYTHON_INSTALL_DIR}/ego4o_ros)"
-    assert names.index("rosidl_generate_interfaces") < python_install[0], \
+    assert names.index("rosidl_generate_interfaces") < python_install[0], (
         "our package must be installed after the generated one (our __init__.py wins)"
+    )
 
 
 def test_cmakelists_installs_scripts_and_share_files():
     installs = cmake_calls("install")
     programs = [a for a in installs if a[0] == "PROGRAMS"]
     assert len(programs) == 1 and keyword_values(programs[0], "DESTINATION", set()) == [f"lib/{PACKAGE}"]
-    listed = set(programs[0][1:programs[0].index("DESTINATION")])
+    listed = set(programs[0][1 : programs[0].index("DESTINATION")])
     assert listed == {f"scripts/{name}" for name in EXECUTABLES}
     assert listed == {f"scripts/{p.name}" for p in (ROOT / "scripts").iterdir() if p.is_file()}
-    directories = {a[1].rstrip("/"): keyword_values(a, "DESTINATION", {"FILES_MATCHING", "PATTERN"})
-                   for a in installs if a[0] == "DIRECTORY"}
+    directories = {
+        a[1].rstrip("/"): keyword_values(a, "DESTINATION", {"FILES_MATCHING", "PATTERN"})
+        for a in installs
+        if a[0] == "DIRECTORY"
+    }
     for folder in ("launch", "config", "urdf"):
         assert directories.get(folder) == [f"share/{PACKAGE}/{folder}"], folder
-        patterns = [a[a.index("PATTERN") + 1] for a in installs
-                    if a[0] == "DIRECTORY" and a[1].rstrip("/") == folder and "PATTERN" in a]
+        patterns = [
+            a[a.index("PATTERN") + 1]
+            for a in installs
+            if a[0] == "DIRECTORY" and a[1].rstrip("/") == folder and "PATTERN" in a
+        ]
         for path in share_files(folder):  # every file there matches the install pattern
             assert any(Path(path.name).match(p) for p in patterns), f"{path} not installed by CMakeLists.txt"
     msg_installs = [a for a in installs if a[0] == "FILES" and a[-1] == f"share/{PACKAGE}/msg"]
@@ -349,6 +437,7 @@ def test_cmakelists_installs_scripts_and_share_files():
 
 # --------------------------------------------------------------------------- scripts/
 
+
 @pytest.mark.parametrize("name", sorted(EXECUTABLES))
 def test_launcher_script_calls_the_module_main(name):
     script = ROOT / "scripts" / name
@@ -356,15 +445,19 @@ def test_launcher_script_calls_the_module_main(name):
     assert script.stat().st_mode & stat.S_IXUSR, f"{script} is not executable"
     module = EXECUTABLES[name]
     tree = ast.parse(script.read_text())
-    assert any(isinstance(n, ast.ImportFrom) and n.module == module and [a.name for a in n.names] == ["main"]
-               for n in ast.walk(tree)), f"{name} must do `from {module} import main`"
+    assert any(
+        isinstance(n, ast.ImportFrom) and n.module == module and [a.name for a in n.names] == ["main"]
+        for n in ast.walk(tree)
+    ), f"{name} must do `from {module} import main`"
     source = ROOT / (module.replace(".", "/") + ".py")
     assert source.is_file(), source
-    assert any(isinstance(n, ast.FunctionDef) and n.name == "main" for n in ast.parse(source.read_text()).body), \
+    assert any(isinstance(n, ast.FunctionDef) and n.name == "main" for n in ast.parse(source.read_text()).body), (
         f"{module} has no main()"
+    )
 
 
 # --------------------------------------------------------------------------- pip wheel
+
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
@@ -372,12 +465,28 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
     work = tmp_path_factory.mktemp("wheel")
     source = work / "src"
     skip = {".git", ".venv", "build", "install", "log", "out", "bags", ".pytest_cache", "__pycache__"}
-    shutil.copytree(ROOT, source, symlinks=True,
-                    ignore=lambda _d, names: [n for n in names if n in skip or n.endswith(".egg-info")])
+    shutil.copytree(
+        ROOT, source, symlinks=True, ignore=lambda _d, names: [n for n in names if n in skip or n.endswith(".egg-info")]
+    )
     env = {**os.environ, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                             "-w", str(work / "dist"), str(source)],
-                            capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(work / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     (path,) = (work / "dist").glob(f"{PACKAGE}-*.whl")
     with zipfile.ZipFile(path) as archive:

@@ -1,4 +1,5 @@
 """Skeleton rendering: GIF / PNG strip / MP4 output, side by side and overlay, errors."""
+
 import math
 import time
 
@@ -19,8 +20,22 @@ def synthetic_walk(T: int = 60, fps: float = 30.0, speed: float = 1.2) -> np.nda
     TEMPLATE_BONE_LENGTHS accumulated along PARENTS) moving along +Z, legs and arms
     swinging in opposition about the body's X axis, lowest joint on the floor y = 0."""
     offsets = body.RAW_DIRECTIONS * body.TEMPLATE_BONE_LENGTHS[:, None]
-    swing_root = {1: 1, 4: 1, 7: 1, 10: 1, 2: 2, 5: 2, 8: 2, 11: 2,
-                  16: 16, 18: 16, 20: 16, 17: 17, 19: 17, 21: 17}  # joint -> hip / shoulder
+    swing_root = {
+        1: 1,
+        4: 1,
+        7: 1,
+        10: 1,
+        2: 2,
+        5: 2,
+        8: 2,
+        11: 2,
+        16: 16,
+        18: 16,
+        20: 16,
+        17: 17,
+        19: 17,
+        21: 17,
+    }  # joint -> hip / shoulder
     sign = {1: 1.0, 2: -1.0, 16: -1.0, 17: 1.0}  # left leg with right arm
     out = np.zeros((T, body.NUM_JOINTS, 3))
     for t in range(T):
@@ -44,8 +59,9 @@ def walk():
 
 
 def test_synthetic_walk_is_a_plausible_body(walk):
-    np.testing.assert_allclose(body.bone_lengths(walk)[:, 1:], np.broadcast_to(
-        body.TEMPLATE_BONE_LENGTHS[1:], (len(walk), 21)), atol=1e-9)
+    np.testing.assert_allclose(
+        body.bone_lengths(walk)[:, 1:], np.broadcast_to(body.TEMPLATE_BONE_LENGTHS[1:], (len(walk), 21)), atol=1e-9
+    )
     assert walk[..., 1].min() == pytest.approx(0.0)
     assert walk[-1, 0, 2] > walk[0, 0, 2] + 1.0  # walks forward
 
@@ -73,8 +89,9 @@ def test_png_strip_grid_ratio(tmp_path, walk):
 
 
 def test_png_strip_two_rows_and_short_sequence(tmp_path, walk):
-    out = render.render_sequences([walk, walk + 0.01], tmp_path / "two.png", titles=["a", "b"],
-                                  strip_frames=8, panel_size=2.5, legend=False)
+    out = render.render_sequences(
+        [walk, walk + 0.01], tmp_path / "two.png", titles=["a", "b"], strip_frames=8, panel_size=2.5, legend=False
+    )
     with Image.open(out) as im:
         assert im.size[0] / im.size[1] == pytest.approx(8 / 2, rel=0.02)
     assert list(render.strip_indices(60, 8)) == [0, 8, 17, 25, 34, 42, 51, 59]
@@ -87,8 +104,7 @@ def test_png_strip_two_rows_and_short_sequence(tmp_path, walk):
 def test_side_by_side_and_overlay_gif(tmp_path, walk):
     pred = walk + np.random.default_rng(0).normal(0, 0.01, walk.shape)
     side = render.render_sequences([walk, pred], tmp_path / "side.gif", titles=["truth", "pred"], every=3)
-    over = render.render_sequences([walk, pred], tmp_path / "over.gif", titles=["truth", "pred"], every=3,
-                                   overlay=True)
+    over = render.render_sequences([walk, pred], tmp_path / "over.gif", titles=["truth", "pred"], every=3, overlay=True)
     with Image.open(side) as a, Image.open(over) as b:
         assert a.n_frames == b.n_frames == len(walk) // 3
         assert a.size[0] == pytest.approx(2 * b.size[0], rel=0.02)  # two panels vs one
@@ -107,11 +123,14 @@ def test_single_array_accepted(tmp_path, walk):
         assert im.n_frames == 6
 
 
-@pytest.mark.parametrize("bad, match", [
-    (np.zeros((10, 21, 3)), r"shape \(10, 21, 3\)"),
-    (np.zeros((10, 22)), "shape"),
-    (np.zeros((0, 22, 3)), "no frames"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros((10, 21, 3)), r"shape \(10, 21, 3\)"),
+        (np.zeros((10, 22)), "shape"),
+        (np.zeros((0, 22, 3)), "no frames"),
+    ],
+)
 def test_bad_shapes(tmp_path, bad, match):
     with pytest.raises(ValueError, match=match):
         render.render_sequences([bad], tmp_path / "x.gif")
@@ -167,7 +186,7 @@ def test_orientation_on_screen(tmp_path):
     finally:
         render._Panel.update = orig
     xy = ax_info["xy"]
-    assert xy[15, 1] > xy[0, 1] > xy[10, 1]            # head above pelvis above feet
+    assert xy[15, 1] > xy[0, 1] > xy[10, 1]  # head above pelvis above feet
     assert xy[16, 0] > xy[17, 0] and xy[1, 0] > xy[2, 0]  # left shoulder/hip on the right
 
 
@@ -180,6 +199,7 @@ def test_300_frame_gif_is_fast(tmp_path):
 
 def test_plot_imu(tmp_path):
     from ego4o_ros.core import imu
+
     readings = imu.synthesize_imu(synthetic_walk(T=40), None, 30.0)
     out = render.plot_imu(readings, tmp_path / "imu.png", title="imu")
     with Image.open(out) as im:

@@ -1,6 +1,7 @@
 """The capture graph with real rclpy (localhost discovery, this run's own domain):
 replay -> fusion -> captioning -> fusion, recorded; a sensor vanishes mid-run and
 garbage is thrown at the fusion node."""
+
 import os
 
 import numpy as np
@@ -18,15 +19,17 @@ from ego4o_ros.core import joint_angles  # noqa: E402
 from ego4o_ros.core.bag import bag_topics, read_bag  # noqa: E402
 from ego4o_ros.graph import capture_graph, share_file  # noqa: E402
 from ego4o_ros.nodes.common import make_executor, reliable_qos, sensor_qos, to_stamp  # noqa: E402
-from ego4o_ros.tools.capture import node_arguments  # noqa: E402
+from ego4o_ros.nodes.graph_runner import node_arguments  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     bag = tmp_path_factory.mktemp("bag") / "capture"
-    overrides = {"wearable_replay": {"outages": '["head:2.0:4.0"]', "camera_rate": 10.0},
-                 "fusion": {"imu.right_wrist.frame_id": "right_wrist_imu"},
-                 "recorder": {"output": str(bag)}}
+    overrides = {
+        "wearable_replay": {"outages": ["head:2.0:4.0"], "camera_rate": 10.0},
+        "fusion": {"imu.right_wrist.frame_id": "right_wrist_imu"},
+        "recorder": {"output": str(bag)},
+    }
     params = share_file("config", "capture.yaml")
     rclpy.init()
     executor = make_executor()
@@ -41,6 +44,7 @@ def run(tmp_path_factory):
         garbage_image = probe.create_publisher(Image, "camera/image_raw", sensor_qos(5))
         executor.add_node(probe)
         import importlib
+
         for spec in capture_graph():
             node_class = getattr(importlib.import_module(spec.module), spec.node_class)
             nodes[spec.name] = node_class(cli_args=node_arguments(params, spec, overrides))
@@ -52,22 +56,32 @@ def run(tmp_path_factory):
             if not sent_garbage and fusion.published > 30:
                 sent_garbage = True
                 now = probe.get_clock().now().nanoseconds * 1e-9
-                for stamp, acc, frame in ((now, (np.nan, 0.0, 9.8), "right_wrist_imu"),
-                                          (now, (0.0, 0.0, 9.8), "wrong_frame"),
-                                          (now + 5, (0.0, 0.0, 9.8), "right_wrist_imu"),   # future
-                                          (now + 0.01, (0.0, 0.0, 9.8), "right_wrist_imu"),
-                                          (now, (0.0, 0.0, 9.8), "right_wrist_imu")):   # backwards
+                for stamp, acc, frame in (
+                    (now, (np.nan, 0.0, 9.8), "right_wrist_imu"),
+                    (now, (0.0, 0.0, 9.8), "wrong_frame"),
+                    (now + 5, (0.0, 0.0, 9.8), "right_wrist_imu"),  # future
+                    (now + 0.01, (0.0, 0.0, 9.8), "right_wrist_imu"),
+                    (now, (0.0, 0.0, 9.8), "right_wrist_imu"),
+                ):  # backwards
                     msg = Imu(header=Header(stamp=to_stamp(stamp), frame_id=frame))
                     msg.linear_acceleration.x, msg.linear_acceleration.y, msg.linear_acceleration.z = acc
                     msg.orientation.w = 1.0
                     garbage_imu.publish(msg)
-                garbage_image.publish(Image(header=Header(stamp=to_stamp(now)), height=4, width=4,
-                                            encoding="yuv422", step=8, data=bytes(32)))
+                garbage_image.publish(
+                    Image(
+                        header=Header(stamp=to_stamp(now)), height=4, width=4, encoding="yuv422", step=8, data=bytes(32)
+                    )
+                )
         for _ in range(30):
             executor.spin_once(timeout_sec=0.05)
-        nodes["recorder"].close()   # writes metadata.yaml, as a stopped recorder does
-        result = {"received": received, "fusion": fusion, "replay": replay,
-                  "captioner": nodes["captioning"], "bag": bag}
+        nodes["recorder"].close()  # writes metadata.yaml, as a stopped recorder does
+        result = {
+            "received": received,
+            "fusion": fusion,
+            "replay": replay,
+            "captioner": nodes["captioning"],
+            "bag": bag,
+        }
         yield result
     finally:
         for node in nodes.values():
@@ -100,7 +114,7 @@ def test_vanished_sensor_keeps_output_flowing_and_shows_in_diagnostics(run):
     states = run["received"]["joint_states"]
     start = run["replay"]._start
     during = [s for s in states if 2.3 < s.header.stamp.sec + s.header.stamp.nanosec * 1e-9 - start < 3.7]
-    assert len(during) >= 35   # ~42 frames while the head sensor is gone
+    assert len(during) >= 35  # ~42 frames while the head sensor is gone
     head_status = [st for d in run["received"]["diagnostics"] for st in d.status if st.name == "ego4o fusion: imu head"]
     messages = {st.message for st in head_status}
     assert "absent (stale)" in messages and "active" in messages
@@ -111,18 +125,23 @@ def test_garbage_is_rejected_and_counted(run):
     assert rejected["not_finite"] == 1 and rejected["wrong_frame"] == 1 and rejected["stamp_backwards"] == 1
     assert rejected["stamp_in_future"] == 1
     assert run["fusion"].image_rejected["unsupported_encoding"] == 1
-    assert run["fusion"].images_received > 0      # the replay's camera frames were fine
+    assert run["fusion"].images_received > 0  # the replay's camera frames were fine
     capture = [st for d in run["received"]["diagnostics"] for st in d.status if st.name == "ego4o fusion: capture"]
     assert capture and dict((kv.key, kv.value) for kv in capture[-1].values)["frames_published"] != "0"
 
 
 def test_recorded_bag_reads_back_with_all_topics_and_types(run):
     topics = bag_topics(run["bag"])
-    expected = {"/imu/left_wrist": "sensor_msgs/msg/Imu", "/imu/head": "sensor_msgs/msg/Imu",
-                "/joint_states": "sensor_msgs/msg/JointState", "/joint_poses": "geometry_msgs/msg/PoseArray",
-                "/skeleton_markers": "visualization_msgs/msg/MarkerArray", "/description": "std_msgs/msg/String",
-                "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
-                "/ground_truth/joint_poses": "geometry_msgs/msg/PoseArray"}
+    expected = {
+        "/imu/left_wrist": "sensor_msgs/msg/Imu",
+        "/imu/head": "sensor_msgs/msg/Imu",
+        "/joint_states": "sensor_msgs/msg/JointState",
+        "/joint_poses": "geometry_msgs/msg/PoseArray",
+        "/skeleton_markers": "visualization_msgs/msg/MarkerArray",
+        "/description": "std_msgs/msg/String",
+        "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
+        "/ground_truth/joint_poses": "geometry_msgs/msg/PoseArray",
+    }
     for topic, msgtype in expected.items():
         assert topics[topic][0] == msgtype and topics[topic][1] > 0, topic
     states = [m for m in read_bag(run["bag"]) if m.topic == "/joint_states"]

@@ -3,6 +3,7 @@ run's own domain): a recorder started before its publishers records them; a loop
 keeps its stamps increasing; a recorded bag replays faster than real time with /clock, and
 a fusion node following that clock captures it at the model rate; a Foxglove client gets
 the graph's messages as ROS 2 CDR."""
+
 import json
 import os
 import socket
@@ -77,8 +78,11 @@ def recorded_bag(ros, tmp_path_factory):
     """The recorder starts first, the replay later (as in ego4o-capture)."""
     executor = fresh_executor()
     path = tmp_path_factory.mktemp("replay") / "bag"
-    recorder = RecorderNode(parameter_overrides=parameters(
-        output=str(path), topics=IMU_TOPICS + ["/ground_truth/joint_poses"], discovery_period=0.1))
+    recorder = RecorderNode(
+        parameter_overrides=parameters(
+            output=str(path), topics=IMU_TOPICS + ["/ground_truth/joint_poses"], discovery_period=0.1
+        )
+    )
     executor.add_node(recorder)
     spin(executor, seconds=0.5)
     replay = WearableReplayNode(parameter_overrides=parameters(max_duration=2.0, start_delay=0.3))
@@ -104,7 +108,7 @@ def test_looped_clip_keeps_stamps_increasing_at_the_device_rate(executor):
     replay = WearableReplayNode(parameter_overrides=parameters(max_duration=0.5, loop=True, start_delay=0.3))
     run_nodes(executor, [probe, replay], seconds=1.9)
     gaps = np.diff(stamps)
-    assert len(stamps) > 120     # three loops of a 0.5 s clip
+    assert len(stamps) > 120  # three loops of a 0.5 s clip
     np.testing.assert_allclose(gaps, 0.01, atol=1e-6)
 
 
@@ -116,16 +120,17 @@ def test_bag_replays_faster_than_real_time_into_fusion_on_the_bag_clock(executor
     probe.create_subscription(Imu, "imu/head", imu_count.append, sensor_qos())
     fusion = FusionNode(parameter_overrides=parameters(use_sim_time=True, use_text=False))
     # 2x: what this graph sustains on 2 cores without losing inputs (ego4o-graph-benchmark).
-    replay = WearableReplayNode(parameter_overrides=parameters(bag=str(recorded_bag), speed=2.0, publish_clock=True,
-                                                               start_delay=0.3))
+    replay = WearableReplayNode(
+        parameter_overrides=parameters(bag=str(recorded_bag), speed=2.0, publish_clock=True, start_delay=0.3)
+    )
     started = time.monotonic()
     run_nodes(executor, [probe, fusion, replay], until=lambda: replay.finished)
     wall = time.monotonic() - started
     stamps = np.array([to_seconds(s.header.stamp) for s in states])
-    assert wall < 0.3 + 2.0 / 2 + 0.6            # 2 s of data at 2x
-    assert len(imu_count) >= 195                 # the bag's head IMU, republished
+    assert wall < 0.3 + 2.0 / 2 + 0.6  # 2 s of data at 2x
+    assert len(imu_count) >= 195  # the bag's head IMU, republished
     assert np.all(np.diff(clock) >= 0) and clock[-1] - clock[0] == pytest.approx(2.0, abs=0.1)
-    assert len(stamps) >= 55                     # ~60 frames of the 2 s, none skipped
+    assert len(stamps) >= 55  # ~60 frames of the 2 s, none skipped
     np.testing.assert_allclose(np.diff(stamps), 1 / 30, atol=1e-4)
     assert fusion.capture.stats.dropped == 0
     assert sum(b.rejected["stamp_in_future"] for b in fusion.capture.buffers.values()) == 0
@@ -137,6 +142,7 @@ def test_foxglove_view_serves_graph_topics_as_ros2_cdr(executor):
 
     from ego4o_ros.core import joint_angles
     from ego4o_ros.nodes.foxglove_node import FoxgloveViewNode
+
     probe = rclpy.create_node("foxglove_probe")
     publisher = probe.create_publisher(JointState, "joint_states", reliable_qos())
     view = FoxgloveViewNode(parameter_overrides=parameters(port=0, discovery_period=0.1))
@@ -156,7 +162,7 @@ def test_foxglove_view_serves_graph_topics_as_ros2_cdr(executor):
             publisher.publish(msg)
             spin(executor, until=lambda: view.forwarded["/joint_states"] >= 1, timeout=5)
             frame = client.recv(timeout=5)
-            while isinstance(frame, str):   # status or other JSON before the data
+            while isinstance(frame, str):  # status or other JSON before the data
                 frame = client.recv(timeout=5)
         # opcode 1 (message data), subscription id, log time, then the CDR bytes unchanged
         assert frame[0] == 1 and struct.unpack_from("<I", frame, 1)[0] == 7
@@ -165,7 +171,7 @@ def test_foxglove_view_serves_graph_topics_as_ros2_cdr(executor):
         for node in (probe, view):
             executor.remove_node(node)
             node.destroy_node()
-    deadline = time.monotonic() + 5   # the server stops with the node (asynchronously)
+    deadline = time.monotonic() + 5  # the server stops with the node (asynchronously)
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", view.port), timeout=1).close()
@@ -181,9 +187,14 @@ def test_ctrl_c_stops_a_node_process_cleanly(tmp_path):
     import signal
     import subprocess
     import sys
+
     bag = tmp_path / "bag"
-    process = subprocess.Popen([sys.executable, "-m", "ego4o_ros.nodes.recorder_node", "--ros-args",
-                                "-p", f"output:={bag}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ego4o_ros.nodes.recorder_node", "--ros-args", "-p", f"output:={bag}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while not (bag / "recording.lock").exists() and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -1,5 +1,6 @@
 """Text/image feature encoders: real MiniLM weights from the installed package, and a tiny
 CLIP built, saved and re-loaded through the real open_clip code path, all offline."""
+
 import importlib.util
 import os
 import socket
@@ -8,20 +9,17 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-import pytest
-
-from ego4o_ros.models import feature_encoders as fe
-
 import open_clip
+import pytest
 import torch
 from open_clip import factory
 
+from ego4o_ros.models import feature_encoders as fe
+
 TINY_CLIP = {
     "embed_dim": 32,
-    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32,
-                   "patch_size": 16},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2,
-                 "layers": 2},
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
 
 
@@ -217,11 +215,9 @@ def test_factories(tiny_clip, offline):
     _, path, name = tiny_clip
     assert fe.make_image_encoder("none") is None
     assert fe.make_image_encoder() is None
-    enc = fe.make_text_encoder("clip", checkpoint_path=path, model_name=name,
-                               model_config=TINY_CLIP)
+    enc = fe.make_text_encoder("clip", checkpoint_path=path, model_name=name, model_config=TINY_CLIP)
     assert isinstance(enc, fe.ClipTextEncoder)
-    img = fe.make_image_encoder("clip", checkpoint_path=path, model_name=name,
-                                model_config=TINY_CLIP)
+    img = fe.make_image_encoder("clip", checkpoint_path=path, model_name=name, model_config=TINY_CLIP)
     assert isinstance(img, fe.ClipImageEncoder)
     with pytest.raises(ValueError):
         fe.make_text_encoder("bert")

@@ -1,11 +1,12 @@
 """Test-time optimisation: its differentiable recovery and that it lowers its loss."""
+
 import numpy as np
 import torch
 
 from ego4o_ros.core import features, imu, rotations
 from ego4o_ros.core.features import FeatureNormalizer
-from ego4o_ros.models.capture import Ego4oModel
-from ego4o_ros.models.fusion_encoder import EncoderConfig, FusionEncoder
+from ego4o_ros.models.ego4o import Ego4oModel
+from ego4o_ros.models.fusion_encoder import EncoderConfig
 from ego4o_ros.models.part_vqvae import PartVQVAE, VqvaeConfig
 from ego4o_ros.models.tto import TestTimeOptimizer, TtoConfig, cont6d_to_matrix, joints_relative_to_root
 
@@ -27,8 +28,7 @@ def test_torch_cont6d_matches_numpy():
 def test_more_iterations_lower_the_loss():
     torch.manual_seed(0)
     vqvae = PartVQVAE(VqvaeConfig(width=16, depth=1, code_dim=8, num_codes=16)).eval()
-    encoder = FusionEncoder((16,) * 6, EncoderConfig(d_model=16, layers=1, heads=2, ff=32, dropout=0.0)).eval()
-    model = Ego4oModel(encoder, vqvae)
+    model = Ego4oModel.from_vqvae(vqvae, EncoderConfig(d_model=16, layers=1, heads=2, ff=32, dropout=0.0)).eval()
     rng = np.random.default_rng(0)
     ori = rotations.axis_angle_to_matrix(rng.normal(0, 0.6, (2, 32, 5, 3)))
     acc = rng.normal(0, 1, (2, 32, 5, 3))

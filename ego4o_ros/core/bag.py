@@ -24,6 +24,7 @@ being recorded.
 A complete bag is an ordinary rosbags bag: ``rosbags.rosbag2.Reader``/``AnyReader`` and
 ``ros2 bag`` read it (replaying a custom type needs its package on the replaying machine).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -31,10 +32,11 @@ import os
 import shutil
 import struct
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
@@ -47,12 +49,39 @@ STANDARD_STORE = getattr(Stores, "ROS2_KILTED", Stores.ROS2_JAZZY)
 
 _DEFAULT = QosTime(0, 0)  # 0 s = the RMW default (infinite) for deadline, lifespan, lease
 QOS_PROFILES = {
-    "sensor": Qos(QosHistory.KEEP_LAST, 200, QosReliability.BEST_EFFORT, QosDurability.VOLATILE,
-                  _DEFAULT, _DEFAULT, QosLiveliness.AUTOMATIC, _DEFAULT, False),
-    "reliable": Qos(QosHistory.KEEP_LAST, 10, QosReliability.RELIABLE, QosDurability.VOLATILE,
-                    _DEFAULT, _DEFAULT, QosLiveliness.AUTOMATIC, _DEFAULT, False),
-    "latched": Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE, QosDurability.TRANSIENT_LOCAL,
-                   _DEFAULT, _DEFAULT, QosLiveliness.AUTOMATIC, _DEFAULT, False),
+    "sensor": Qos(
+        QosHistory.KEEP_LAST,
+        200,
+        QosReliability.BEST_EFFORT,
+        QosDurability.VOLATILE,
+        _DEFAULT,
+        _DEFAULT,
+        QosLiveliness.AUTOMATIC,
+        _DEFAULT,
+        False,
+    ),
+    "reliable": Qos(
+        QosHistory.KEEP_LAST,
+        10,
+        QosReliability.RELIABLE,
+        QosDurability.VOLATILE,
+        _DEFAULT,
+        _DEFAULT,
+        QosLiveliness.AUTOMATIC,
+        _DEFAULT,
+        False,
+    ),
+    "latched": Qos(
+        QosHistory.KEEP_LAST,
+        1,
+        QosReliability.RELIABLE,
+        QosDurability.TRANSIENT_LOCAL,
+        _DEFAULT,
+        _DEFAULT,
+        QosLiveliness.AUTOMATIC,
+        _DEFAULT,
+        False,
+    ),
 }
 LOCK_NAME = "recording.lock"
 _MCAP_MAGIC = b"\x89MCAP0\r\n"
@@ -65,8 +94,8 @@ class BagError(RuntimeError):
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
-    msgtype: str          # e.g. "sensor_msgs/msg/Imu"
-    qos: str = "sensor"   # a key of QOS_PROFILES
+    msgtype: str  # e.g. "sensor_msgs/msg/Imu"
+    qos: str = "sensor"  # a key of QOS_PROFILES
 
 
 @dataclass(frozen=True)
@@ -96,8 +125,13 @@ def message_definition(msgtype: str, custom_msg_definitions: dict[str, str] | No
 class BagWriter:
     """Raw CDR -> a new rosbag2 directory, flushed every ``flush_period_s`` (module doc)."""
 
-    def __init__(self, path: str | Path, topics: list[TopicSpec] = (),
-                 custom_msg_definitions: dict[str, str] | None = None, flush_period_s: float = 1.0):
+    def __init__(
+        self,
+        path: str | Path,
+        topics: list[TopicSpec] = (),
+        custom_msg_definitions: dict[str, str] | None = None,
+        flush_period_s: float = 1.0,
+    ):
         self.path = Path(path)
         if self.path.exists():
             raise FileExistsError(f"bag {self.path} exists already; refusing to overwrite it, choose another output")
@@ -133,7 +167,8 @@ class BagWriter:
                     raise ValueError(f"topic {spec.name} is recorded as {known.msgtype}, not {spec.msgtype}")
                 return
             self._connections[spec.name] = self._writer.add_connection(
-                spec.name, spec.msgtype, typestore=self.typestore, offered_qos_profiles=[QOS_PROFILES[spec.qos]])
+                spec.name, spec.msgtype, typestore=self.typestore, offered_qos_profiles=[QOS_PROFILES[spec.qos]]
+            )
             self._specs[spec.name] = spec
             self.messages_written[spec.name] = 0
 
@@ -141,8 +176,10 @@ class BagWriter:
         if spec.qos not in QOS_PROFILES:
             raise ValueError(f"unknown QoS {spec.qos!r} for {spec.name}; one of {sorted(QOS_PROFILES)}")
         if spec.msgtype not in self.typestore.fielddefs:
-            raise ValueError(f"unknown message type {spec.msgtype} for {spec.name}: not a {STANDARD_STORE.name} "
-                             "type and not in custom_msg_definitions")
+            raise ValueError(
+                f"unknown message type {spec.msgtype} for {spec.name}: not a {STANDARD_STORE.name} "
+                "type and not in custom_msg_definitions"
+            )
 
     def write(self, topic: str, timestamp_ns: int, cdr: bytes) -> None:
         """Store one message's CDR bytes as they are."""
@@ -233,8 +270,9 @@ def _typestore_for(msgtype: str, msgdef: str):
     if not msgdef:
         return get_typestore(STANDARD_STORE)
     store = get_typestore(Stores.EMPTY)
-    store.register(_types_from_definition(msgtype, "ros2idl" if msgdef.startswith("=" * 80 + "\nIDL: ")
-                                          else "ros2msg", msgdef))
+    store.register(
+        _types_from_definition(msgtype, "ros2idl" if msgdef.startswith("=" * 80 + "\nIDL: ") else "ros2msg", msgdef)
+    )
     return store
 
 
@@ -323,8 +361,9 @@ def _check_not_recording(path: Path) -> None:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise BagError(f"{path} is still being recorded (its writer holds {lock}); "
-                           "close it before reading") from None
+            raise BagError(
+                f"{path} is still being recorded (its writer holds {lock}); close it before reading"
+            ) from None
 
 
 def _rewrite(mcap: Path, out: Path) -> None:
@@ -346,7 +385,7 @@ def _copy_records(mcap: Path, writer: Writer) -> None:
     with mcap.open("rb") as f:
         for op, body in _complete_records(f):
             if op == 0x03:  # schema: id, name, encoding, data
-                sid, = struct.unpack_from("<H", body)
+                (sid,) = struct.unpack_from("<H", body)
                 name, at = _string(body, 2)
                 encoding, at = _string(body, at)
                 data, _ = _string(body, at)
@@ -361,8 +400,13 @@ def _copy_records(mcap: Path, writer: Writer) -> None:
                 if msgtype not in store.fielddefs:
                     store.register(_types_from_definition(msgtype, schema_encoding, msgdef))
                 connections[cid] = writer.add_connection(
-                    topic, msgtype, msgdef=msgdef, rihs01=store.hash_rihs01(msgtype),
-                    serialization_format=encoding, offered_qos_profiles=_channel_qos(body, at))
+                    topic,
+                    msgtype,
+                    msgdef=msgdef,
+                    rihs01=store.hash_rihs01(msgtype),
+                    serialization_format=encoding,
+                    offered_qos_profiles=_channel_qos(body, at),
+                )
             elif op == 0x05:  # message: channel id, sequence, log time, publish time, data
                 cid, _, log_time = struct.unpack_from("<HIQ", body)
                 if cid in connections:
@@ -396,24 +440,24 @@ def _complete_records(f: BinaryIO) -> Iterator[tuple[int, bytes]]:
 def _chunk_records(body: bytes) -> Iterator[tuple[int, bytes]]:
     _, _, uncompressed_size, crc = struct.unpack_from("<QQQI", body)
     compression, at = _string(body, 28)
-    size, = struct.unpack_from("<Q", body, at)
+    (size,) = struct.unpack_from("<Q", body, at)
     # Uncompressed (what BagWriter writes) or zstd/lz4 from other writers; checks the CRC if any.
-    data = decompress(body[at + 8:at + 8 + size], compression, uncompressed_size, crc)
+    data = decompress(body[at + 8 : at + 8 + size], compression, uncompressed_size, crc)
     at = 0
     while at + 9 <= len(data):
         op, length = struct.unpack_from("<BQ", data, at)
-        yield op, data[at + 9:at + 9 + length]
+        yield op, data[at + 9 : at + 9 + length]
         at += 9 + length
 
 
 def _string(buf: bytes, at: int) -> tuple[str, int]:
-    size, = struct.unpack_from("<I", buf, at)
-    return buf[at + 4:at + 4 + size].decode(), at + 4 + size
+    (size,) = struct.unpack_from("<I", buf, at)
+    return buf[at + 4 : at + 4 + size].decode(), at + 4 + size
 
 
 def _channel_qos(body: bytes, at: int) -> list[Qos]:
     """The ``offered_qos_profiles`` entry of a channel's metadata map (a YAML string)."""
-    size, = struct.unpack_from("<I", body, at)
+    (size,) = struct.unpack_from("<I", body, at)
     at, end = at + 4, at + 4 + size
     while at < end:
         key, at = _string(body, at)

@@ -1,4 +1,5 @@
 """A motion clip on the SMPL-22 body, the one type every reader returns."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -20,6 +21,7 @@ class MotionClip:
     imu_acc / imu_ori: real IMU readings at the five sites (T, 5, 3) m/s^2 and
         (T, 5, 3, 3), when the source has them (DIP-IMU); otherwise synthesised.
     """
+
     name: str
     fps: float
     joints: np.ndarray
@@ -38,8 +40,7 @@ class MotionClip:
             raise ValueError(f"{self.name}: joints contain NaN or inf")
         if self.fps <= 0:
             raise ValueError(f"{self.name}: fps must be positive, got {self.fps}")
-        if self.global_rotations is not None and \
-                self.global_rotations.shape != self.joints.shape[:2] + (3, 3):
+        if self.global_rotations is not None and self.global_rotations.shape != self.joints.shape[:2] + (3, 3):
             raise ValueError(f"{self.name}: global_rotations must be (T, 22, 3, 3)")
         self.take = self.take or self.name
 
@@ -72,7 +73,7 @@ def resample(clip: MotionClip, target_fps: float) -> MotionClip:
     t = resample_times(clip.num_frames, clip.fps, target_fps)
     i0 = np.minimum(np.floor(t).astype(int), clip.num_frames - 1)
     i1 = np.minimum(i0 + 1, clip.num_frames - 1)
-    w = (t - i0)
+    w = t - i0
 
     def lerp(x):
         shape = (-1,) + (1,) * (x.ndim - 1)
@@ -84,7 +85,10 @@ def resample(clip: MotionClip, target_fps: float) -> MotionClip:
         return rotations.quat_to_matrix(rotations.slerp_quat(q[i0], q[i1], wq))
 
     return replace(
-        clip, fps=float(target_fps), joints=lerp(clip.joints),
+        clip,
+        fps=float(target_fps),
+        joints=lerp(clip.joints),
         global_rotations=None if clip.global_rotations is None else slerp_matrices(clip.global_rotations),
         imu_acc=None if clip.imu_acc is None else lerp(clip.imu_acc),
-        imu_ori=None if clip.imu_ori is None else slerp_matrices(clip.imu_ori))
+        imu_ori=None if clip.imu_ori is None else slerp_matrices(clip.imu_ori),
+    )

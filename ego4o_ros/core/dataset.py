@@ -1,7 +1,7 @@
 """Training windows and the on-disk cache they live in (ROS-free).
 
 A clip (``MotionClip``) becomes windows of ``window`` model frames: each window is
-moved into its canonical frame (``frames.canonical_frame``), turned into HumanML3D
+moved into its canonical frame (``features.window_frame``), turned into HumanML3D
 features, and paired with the IMU readings of the same frames in the same frame.
 
 Cache layout (one folder)::
@@ -14,6 +14,7 @@ Cache layout (one folder)::
                           one window padded by holding their last pose
     stats.npz             feature mean/std over the training windows
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,22 +25,22 @@ from pathlib import Path
 
 import numpy as np
 
-from . import features, frames
+from . import features
 from .clip import MotionClip, resample
 from .imu import ImuSynthesisConfig, synthesize_from_clip
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: windows canonicalised with the features' facing (features.window_frame)
 WINDOW_ARRAYS = ("features", "joints", "imu_acc", "imu_ori", "start", "yaw", "translation", "length")
 
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    fps: float = 30.0            # model rate: clips are resampled to it
-    window: int = 64             # feature rows (model frames) per window
-    stride: int = 32             # frames between window starts
-    min_frames: int = 16         # shorter takes are skipped; longer ones padded to a window
+    fps: float = 30.0  # model rate: clips are resampled to it
+    window: int = 64  # feature rows (model frames) per window
+    stride: int = 32  # frames between window starts
+    min_frames: int = 16  # shorter takes are skipped; longer ones padded to a window
     validation_percent: float = 10.0
-    gravity: str = "included"    # synthesised accelerometers: "included" or "removed"
+    gravity: str = "included"  # synthesised accelerometers: "included" or "removed"
     feature_smoothing_s: float = 1.0
 
     def __post_init__(self):
@@ -77,10 +78,17 @@ def window_starts(num_frames: int, window: int, stride: int) -> list[int]:
 
 def pad_clip(clip: MotionClip, num_frames: int) -> MotionClip:
     """Hold the last frame until the clip has ``num_frames`` frames."""
+
     def hold(x):
         return None if x is None else np.concatenate([x, np.repeat(x[-1:], num_frames - len(x), 0)])
-    return replace(clip, joints=hold(clip.joints), global_rotations=hold(clip.global_rotations),
-                   imu_acc=hold(clip.imu_acc), imu_ori=hold(clip.imu_ori))
+
+    return replace(
+        clip,
+        joints=hold(clip.joints),
+        global_rotations=hold(clip.global_rotations),
+        imu_acc=hold(clip.imu_acc),
+        imu_ori=hold(clip.imu_ori),
+    )
 
 
 def clip_windows(clip: MotionClip, config: DatasetConfig) -> dict[str, np.ndarray]:
@@ -96,14 +104,13 @@ def clip_windows(clip: MotionClip, config: DatasetConfig) -> dict[str, np.ndarra
     out: dict[str, list] = {key: [] for key in WINDOW_ARRAYS}
     W = config.window
     for start in window_starts(clip.num_frames, W, config.stride):
-        poses = clip.joints[start:start + W + 1]
-        frame = frames.canonical_frame(poses)
+        poses = clip.joints[start : start + W + 1]
+        frame = features.window_frame(poses, config.feature_config)
         canonical = frame.points(poses)
-        out["features"].append(features.features_from_joints(
-            canonical, config.feature_config, canonicalize=False))
+        out["features"].append(features.features_from_joints(canonical, config.feature_config, canonicalize=False))
         out["joints"].append(canonical[:W])
-        out["imu_acc"].append(frame.vectors(acc[start:start + W]))
-        out["imu_ori"].append(frame.orientations(ori[start:start + W]))
+        out["imu_acc"].append(frame.vectors(acc[start : start + W]))
+        out["imu_ori"].append(frame.orientations(ori[start : start + W]))
         out["start"].append(start)
         out["yaw"].append(frame.yaw)
         out["translation"].append(frame.translation)
@@ -111,19 +118,19 @@ def clip_windows(clip: MotionClip, config: DatasetConfig) -> dict[str, np.ndarra
     if not out["start"]:
         return {}
     arrays = {key: np.asarray(value) for key, value in out.items()}
-    return {key: (value.astype(np.float32) if value.dtype == np.float64 else value)
-            for key, value in arrays.items()}
+    return {key: (value.astype(np.float32) if value.dtype == np.float64 else value) for key, value in arrays.items()}
 
 
 @dataclass
 class Manifest:
     """What the cache holds; written atomically so an interrupted build loses little."""
+
     config: dict
     digest: str
     clips: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
-    def load_or_new(cls, path: Path, config: DatasetConfig) -> "Manifest":
+    def load_or_new(cls, path: Path, config: DatasetConfig) -> Manifest:
         if path.exists():
             data = json.loads(path.read_text())
             if data.get("digest") == config.digest():
@@ -132,8 +139,7 @@ class Manifest:
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"config": self.config, "digest": self.digest,
-                                   "clips": self.clips}, indent=1))
+        tmp.write_text(json.dumps({"config": self.config, "digest": self.digest, "clips": self.clips}, indent=1))
         os.replace(tmp, path)
 
 
@@ -150,8 +156,9 @@ class MotionCache:
         self.folder = Path(folder)
         manifest = self.folder / "manifest.json"
         if not manifest.exists():
-            raise FileNotFoundError(f"no dataset cache at {self.folder} (missing {manifest}); "
-                                    "build one with ego4o-build-dataset")
+            raise FileNotFoundError(
+                f"no dataset cache at {self.folder} (missing {manifest}); build one with ego4o-build-dataset"
+            )
         data = json.loads(manifest.read_text())
         self.config = DatasetConfig(**data["config"])
         self.clips = {name: entry for name, entry in data["clips"].items() if entry.get("windows")}

@@ -24,6 +24,7 @@ was canonicalised to face +Z there). The chain IK starts every kinematic chain f
 that facing rotation and stores, at each joint, the shortest-arc rotation of the bone
 ending there relative to the chain so far (HumanML3D's convention, twist-free).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ _HML_FPS = 20.0
 @dataclass(frozen=True)
 class FeatureConfig:
     """How features are computed. Defaults reproduce HumanML3D at its 20 fps."""
+
     fps: float = 20.0
     # Feet are in contact below this speed (HumanML3D: sqrt(0.002) m per frame at 20 fps).
     foot_contact_speed: float = float(np.sqrt(_HML_FOOT_THRESHOLD_SQ) * _HML_FPS)
@@ -48,8 +50,7 @@ class FeatureConfig:
     facing_smoothing_s: float = 1.0
 
 
-def retarget_to_template(joints: np.ndarray,
-                         lengths: np.ndarray = body.TEMPLATE_BONE_LENGTHS) -> np.ndarray:
+def retarget_to_template(joints: np.ndarray, lengths: np.ndarray = body.TEMPLATE_BONE_LENGTHS) -> np.ndarray:
     """Give a clip the template's bone lengths, keeping every bone's direction.
 
     Equivalent to HumanML3D's ``uniform_skeleton`` (its swing IK followed by FK with the
@@ -68,8 +69,8 @@ def retarget_to_template(joints: np.ndarray,
     return out
 
 
-def facing_rotations(joints: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    """(T, 4) quaternions turning each frame's smoothed facing to +Z; frame 0 identity."""
+def smoothed_forward(joints: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """(T, 3) unit horizontal facing of each frame, by the features' own rule."""
     r_hip, l_hip, r_shoulder, l_shoulder = body.FACE_JOINTS
     # HumanML3D's IK unpacks its face indices as (l_hip, r_hip, sdr_r, sdr_l), so its
     # "across" is (left hip - right hip) + (right shoulder - left shoulder): shoulders
@@ -79,7 +80,22 @@ def facing_rotations(joints: np.ndarray, config: FeatureConfig) -> np.ndarray:
     sigma = config.facing_smoothing_s * config.fps
     if sigma > 0:
         forward = gaussian_filter1d(forward, sigma, axis=0, mode="nearest")
-    quats = rotations.qbetween(rotations.normalize(forward), frames.FORWARD)
+    return rotations.normalize(forward)
+
+
+def window_frame(joints: np.ndarray, config: FeatureConfig = FeatureConfig()) -> frames.CanonicalFrame:
+    """The canonical frame of our windows: ``frames.canonical_frame`` turned by the
+    features' own smoothed facing of frame 0 (not the raw hip/shoulder facing that
+    HumanML3D canonicalises with). Features then start at identity facing with no
+    yaw jump in row 0, and a window's ground truth is exactly what its features
+    recover. Smoothing commutes with the yaw turn, so frame 0 faces exactly +Z."""
+    joints = np.asarray(joints, np.float64)
+    return frames.canonical_frame(joints, forward=smoothed_forward(joints, config)[0])
+
+
+def facing_rotations(joints: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """(T, 4) quaternions turning each frame's smoothed facing to +Z; frame 0 identity."""
+    quats = rotations.qbetween(smoothed_forward(joints, config), frames.FORWARD)
     quats[0] = (1.0, 0.0, 0.0, 0.0)
     return quats
 
@@ -99,8 +115,7 @@ def chain_ik(joints: np.ndarray, facing: np.ndarray) -> np.ndarray:
     return quats
 
 
-def chain_fk(quats: np.ndarray, root_positions: np.ndarray,
-             offsets: np.ndarray | None = None) -> np.ndarray:
+def chain_fk(quats: np.ndarray, root_positions: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
     """Inverse of ``chain_ik``: local quaternions + root positions -> joints."""
     offsets = body.template_offsets() if offsets is None else offsets
     joints = np.zeros(quats.shape[:-1] + (3,))
@@ -121,8 +136,9 @@ def foot_contacts(joints: np.ndarray, config: FeatureConfig) -> np.ndarray:
     return (step_sq < threshold_sq).astype(np.float64)
 
 
-def features_from_joints(joints: np.ndarray, config: FeatureConfig = FeatureConfig(),
-                         canonicalize: bool = True) -> np.ndarray:
+def features_from_joints(
+    joints: np.ndarray, config: FeatureConfig = FeatureConfig(), canonicalize: bool = True
+) -> np.ndarray:
     """Joints (T, 22, 3) in metres -> features (T-1, 263).
 
     With ``canonicalize`` the joints are first moved into their canonical frame
@@ -186,9 +202,15 @@ def joints_from_features(features: np.ndarray) -> np.ndarray:
 
 # HumanML3D normalises every dim by its mean and std, with each group's std replaced by
 # the group's mean std so that no single dim dominates a group.
-FEATURE_GROUPS = {"root_rvel": slice(0, 1), "root_lvel": slice(1, 3), "root_y": slice(3, 4),
-                  "ric": slice(4, 67), "rot": slice(67, 193), "vel": slice(193, 259),
-                  "contact": slice(259, 263)}
+FEATURE_GROUPS = {
+    "root_rvel": slice(0, 1),
+    "root_lvel": slice(1, 3),
+    "root_y": slice(3, 4),
+    "ric": slice(4, 67),
+    "rot": slice(67, 193),
+    "vel": slice(193, 259),
+    "contact": slice(259, 263),
+}
 
 
 class FeatureStatistics:
@@ -203,13 +225,13 @@ class FeatureStatistics:
         rows = np.asarray(features, np.float64).reshape(-1, body.FEATURE_DIM)
         self.count += len(rows)
         self.total += rows.sum(0)
-        self.total_sq += (rows ** 2).sum(0)
+        self.total_sq += (rows**2).sum(0)
 
-    def result(self) -> "FeatureNormalizer":
+    def result(self) -> FeatureNormalizer:
         if self.count < 2:
             raise ValueError("need at least two feature rows for statistics")
         mean = self.total / self.count
-        std = np.sqrt(np.maximum(self.total_sq / self.count - mean ** 2, 0.0))
+        std = np.sqrt(np.maximum(self.total_sq / self.count - mean**2, 0.0))
         for group in FEATURE_GROUPS.values():
             std[group] = std[group].mean()
         return FeatureNormalizer(mean, np.maximum(std, 1e-6))
@@ -230,7 +252,7 @@ class FeatureNormalizer:
         np.savez(path, mean=self.mean, std=self.std)
 
     @classmethod
-    def load(cls, path: str | Path) -> "FeatureNormalizer":
+    def load(cls, path: str | Path) -> FeatureNormalizer:
         with np.load(path, allow_pickle=False) as data:
             return cls(data["mean"], data["std"])
 

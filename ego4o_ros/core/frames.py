@@ -22,6 +22,7 @@ Every frame and unit in one place:
 * Time: seconds; rates in Hz (frames per second). Angles in radians unless a name
   says degrees.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,17 +35,14 @@ UP = np.array([0.0, 1.0, 0.0])
 FORWARD = np.array([0.0, 0.0, 1.0])
 
 # Proper rotation (det +1) taking body-frame vectors to ROS REP-103 vectors.
-ROS_FROM_BODY = np.array([[0.0, 0.0, 1.0],
-                          [1.0, 0.0, 0.0],
-                          [0.0, 1.0, 0.0]])
+ROS_FROM_BODY = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 BODY_FROM_ROS = ROS_FROM_BODY.T
 
 
 def facing_directions(joints: np.ndarray) -> np.ndarray:
     """Unit horizontal facing direction of each frame, (..., 22, 3) -> (..., 3)."""
     r_hip, l_hip, r_shoulder, l_shoulder = body.FACE_JOINTS
-    across = (joints[..., r_hip, :] - joints[..., l_hip, :]) + \
-        (joints[..., r_shoulder, :] - joints[..., l_shoulder, :])
+    across = (joints[..., r_hip, :] - joints[..., l_hip, :]) + (joints[..., r_shoulder, :] - joints[..., l_shoulder, :])
     across = rotations.normalize(across)
     return rotations.normalize(np.cross(UP, across))
 
@@ -52,6 +50,7 @@ def facing_directions(joints: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class CanonicalFrame:
     """A rigid change of frame ``x_new = rotation @ x + translation`` (yaw only)."""
+
     rotation: np.ndarray
     translation: np.ndarray
 
@@ -64,7 +63,7 @@ class CanonicalFrame:
     def orientations(self, world_from_local: np.ndarray) -> np.ndarray:
         return np.einsum("ij,...jk->...ik", self.rotation, world_from_local)
 
-    def inverse(self) -> "CanonicalFrame":
+    def inverse(self) -> CanonicalFrame:
         inv = self.rotation.T
         return CanonicalFrame(inv, -inv @ self.translation)
 
@@ -74,11 +73,16 @@ class CanonicalFrame:
         return float(np.arctan2(self.rotation[0, 2], self.rotation[0, 0]))
 
 
-def canonical_frame(joints: np.ndarray) -> CanonicalFrame:
-    """The canonical frame of a window of joints (T, 22, 3), see the module doc."""
+def canonical_frame(joints: np.ndarray, forward: np.ndarray | None = None) -> CanonicalFrame:
+    """The canonical frame of a window of joints (T, 22, 3), see the module doc.
+
+    ``forward``: the horizontal direction to turn to +Z; default the first frame's
+    hip/shoulder facing (HumanML3D's rule). ``features.window_frame`` passes the
+    features' own smoothed facing instead, so that the two agree.
+    """
     floor = joints[..., 1].min()
     root0 = joints[0, 0]
-    forward = facing_directions(joints[0])
+    forward = facing_directions(joints[0]) if forward is None else rotations.normalize(np.asarray(forward, np.float64))
     yaw_to_forward = rotations.quat_to_matrix(rotations.qbetween(forward, FORWARD))
     origin = np.array([root0[0], floor, root0[2]])
     return CanonicalFrame(yaw_to_forward, -yaw_to_forward @ origin)

@@ -17,6 +17,7 @@ Frames and units (see ``frames.py``):
 The five sites are fixed, in the order of ``IMU_SITES``; every array with a site
 axis uses it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -27,7 +28,7 @@ from . import rotations
 from .clip import MotionClip, resample_times
 
 GRAVITY = 9.80665  # m/s^2, standard gravity
-ACC_SCALE = 30.0   # IMUPoser divides accelerations by this before the network
+ACC_SCALE = 30.0  # IMUPoser divides accelerations by this before the network
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class ImuSite:
     segment, rest_direction: joints (from, to) of the carrying segment and its unit
         direction in the T-pose, used for swing-only orientations from positions.
     """
+
     name: str
     ori_joint: int
     pos_joints: tuple[int, int]
@@ -66,6 +68,7 @@ class ImuReadings:
     acc: (T, 5, 3) m/s^2, world frame. ori: (T, 5, 3, 3) world-from-sensor.
     mask: (5,) bool, which sites are present (all True for synthesised data).
     """
+
     acc: np.ndarray
     ori: np.ndarray
     fps: float
@@ -77,10 +80,10 @@ class ImuReadings:
         self.ori = np.asarray(self.ori, np.float64)
         self.mask = np.asarray(self.mask, dtype=bool)
         n = len(self.sites)
-        if self.acc.shape[1:] != (n, 3) or self.ori.shape != self.acc.shape[:2] + (3, 3) \
-                or self.mask.shape != (n,):
-            raise ValueError(f"bad IMU shapes: acc {self.acc.shape}, ori {self.ori.shape}, "
-                             f"mask {self.mask.shape} for {n} sites")
+        if self.acc.shape[1:] != (n, 3) or self.ori.shape != self.acc.shape[:2] + (3, 3) or self.mask.shape != (n,):
+            raise ValueError(
+                f"bad IMU shapes: acc {self.acc.shape}, ori {self.ori.shape}, mask {self.mask.shape} for {n} sites"
+            )
 
     @property
     def num_frames(self) -> int:
@@ -107,6 +110,7 @@ class ImuSynthesisConfig:
     device rotates its sensor-frame acceleration into the world with that estimate,
     so they rotate ``acc`` too: ``ori_sensor^T @ acc`` is unchanged by them.
     """
+
     gravity: str = "included"
     smoothing_n: int = 4
     acc_noise_std: float = 0.0
@@ -126,8 +130,9 @@ class ImuSynthesisConfig:
 def site_positions(joints: np.ndarray) -> np.ndarray:
     """(T, 22, 3) joints -> (T, 5, 3) sensor positions."""
     joints = np.asarray(joints, np.float64)
-    return np.stack([(1.0 - s.blend) * joints[:, s.pos_joints[0]] + s.blend * joints[:, s.pos_joints[1]]
-                     for s in SITES], axis=1)
+    return np.stack(
+        [(1.0 - s.blend) * joints[:, s.pos_joints[0]] + s.blend * joints[:, s.pos_joints[1]] for s in SITES], axis=1
+    )
 
 
 def site_orientations(joints: np.ndarray, global_rotations: np.ndarray | None) -> np.ndarray:
@@ -162,7 +167,7 @@ def kinematic_acceleration(positions: np.ndarray, fps: float, n: int) -> np.ndar
     n = min(n, (T - 1) // 2)
     if n < 1:
         return np.zeros_like(positions)
-    valid = (positions[:-2 * n] + positions[2 * n:] - 2.0 * positions[n:-n]) * (fps / n) ** 2
+    valid = (positions[: -2 * n] + positions[2 * n :] - 2.0 * positions[n:-n]) * (fps / n) ** 2
     pad = [(n, n)] + [(0, 0)] * (positions.ndim - 1)
     return np.pad(valid, pad, mode="edge")
 
@@ -195,9 +200,13 @@ def _augment(r: ImuReadings, config: ImuSynthesisConfig, rng: np.random.Generato
     return replace(r, acc=acc, ori=err @ ori)
 
 
-def synthesize_imu(joints: np.ndarray, global_rotations: np.ndarray | None, fps: float,
-                   config: ImuSynthesisConfig = ImuSynthesisConfig(),
-                   rng: np.random.Generator | int | None = None) -> ImuReadings:
+def synthesize_imu(
+    joints: np.ndarray,
+    global_rotations: np.ndarray | None,
+    fps: float,
+    config: ImuSynthesisConfig = ImuSynthesisConfig(),
+    rng: np.random.Generator | int | None = None,
+) -> ImuReadings:
     """Readings of the five sites from joints (T, 22, 3) and global rotations.
 
     ``global_rotations`` (T, 22, 3, 3) or None (swing-only orientations, twist
@@ -208,15 +217,15 @@ def synthesize_imu(joints: np.ndarray, global_rotations: np.ndarray | None, fps:
     readings = _clean(joints, global_rotations, fps, config)
     if config.sensor_rate is not None:
         readings = resample_imu(readings, config.sensor_rate)
-    noisy = (config.acc_noise_std, config.acc_bias_std, config.ori_noise_std_deg,
-             config.yaw_drift_std_deg_per_s)
+    noisy = (config.acc_noise_std, config.acc_bias_std, config.ori_noise_std_deg, config.yaw_drift_std_deg_per_s)
     if any(v > 0 for v in noisy):
         readings = _augment(readings, config, np.random.default_rng(rng))
     return readings
 
 
-def synthesize_from_clip(clip: MotionClip, config: ImuSynthesisConfig = ImuSynthesisConfig(),
-                         rng: np.random.Generator | int | None = None) -> ImuReadings:
+def synthesize_from_clip(
+    clip: MotionClip, config: ImuSynthesisConfig = ImuSynthesisConfig(), rng: np.random.Generator | int | None = None
+) -> ImuReadings:
     """``synthesize_imu`` on a clip's joints, global rotations and rate."""
     return synthesize_imu(clip.joints, clip.global_rotations, clip.fps, config, rng)
 
@@ -265,8 +274,7 @@ def sensor_heading(ori: np.ndarray, present: np.ndarray) -> np.ndarray:
     return np.arctan2(forward[..., 0].sum((-1, -2)), forward[..., 2].sum((-1, -2)))
 
 
-def network_inputs(acc: np.ndarray, ori: np.ndarray, present: np.ndarray,
-                   align_heading: bool = True) -> np.ndarray:
+def network_inputs(acc: np.ndarray, ori: np.ndarray, present: np.ndarray, align_heading: bool = True) -> np.ndarray:
     """Network input (..., T, 5, 9): ``acc / ACC_SCALE`` and the 6-D rotation of ``ori``.
 
     IMUPoser's scaling; with gravity-included data nothing is subtracted, so a sensor at

@@ -5,6 +5,7 @@ Inputs are joint positions in the body frame (``frames.py``: metres, Y up), shap
 (batch, frames, joints). Units are in every name: MPJPE-like errors in **mm**, jitter
 in **km/s^3**, root drift in **m**. ROS-free, numpy only.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,7 @@ _ROOT = 0
 def _check(x: np.ndarray, name: str) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim < 3 or x.shape[-2:] != (body.NUM_JOINTS, 3):
-        raise ValueError(f"{name} must be (..., T, {body.NUM_JOINTS}, 3) joint positions, "
-                         f"got shape {x.shape}")
+        raise ValueError(f"{name} must be (..., T, {body.NUM_JOINTS}, 3) joint positions, got shape {x.shape}")
     if x.shape[-3] < 1:
         raise ValueError(f"{name} has no frames (shape {x.shape})")
     if not np.all(np.isfinite(x)):
@@ -34,7 +34,7 @@ def _check_pair(pred, gt) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _pelvis_centred(x: np.ndarray) -> np.ndarray:
-    return x - x[..., _ROOT:_ROOT + 1, :]
+    return x - x[..., _ROOT : _ROOT + 1, :]
 
 
 def mpjpe(pred, gt, per_frame: bool = False):
@@ -62,19 +62,18 @@ def procrustes_align(pred, gt, return_transform: bool = False):
         raise ValueError(f"need equal (..., J, 3) shapes, got {pred.shape} and {gt.shape}")
     mu_p, mu_g = pred.mean(-2, keepdims=True), gt.mean(-2, keepdims=True)
     p, g = pred - mu_p, gt - mu_g
-    var_p = (p ** 2).sum((-2, -1)) / p.shape[-2]
+    var_p = (p**2).sum((-2, -1)) / p.shape[-2]
     cov = np.einsum("...ji,...jk->...ik", g, p) / p.shape[-2]  # sum_j g_j p_j^T / J
     u, d, vt = np.linalg.svd(cov)
     sign = np.sign(np.linalg.det(u) * np.linalg.det(vt))
     sign = np.where(sign == 0, 1.0, sign)
     fix = np.ones(d.shape)
-    fix[..., -1] = sign                                  # flip the weakest axis if needed
-    rot = u @ (fix[..., :, None] * vt)                   # U diag(fix) V^T
+    fix[..., -1] = sign  # flip the weakest axis if needed
+    rot = u @ (fix[..., :, None] * vt)  # U diag(fix) V^T
     scale = (d * fix).sum(-1) / np.maximum(var_p, 1e-12)
     rot_mu_p = np.einsum("...ik,...k->...i", rot, mu_p[..., 0, :])
     trans = mu_g[..., 0, :] - scale[..., None] * rot_mu_p
-    aligned = (scale[..., None, None] * np.einsum("...ik,...jk->...ji", rot, pred)
-               + trans[..., None, :])
+    aligned = scale[..., None, None] * np.einsum("...ik,...jk->...ji", rot, pred) + trans[..., None, :]
     return (aligned, scale, rot, trans) if return_transform else aligned
 
 
@@ -98,9 +97,8 @@ def jitter(joints, fps: float) -> float:
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
     if joints.shape[-3] < 4:
-        raise ValueError(f"jitter needs at least 4 frames (third difference), got T = "
-                         f"{joints.shape[-3]}")
-    jerk = np.linalg.norm(np.diff(joints, n=3, axis=-3), axis=-1) * fps ** 3
+        raise ValueError(f"jitter needs at least 4 frames (third difference), got T = {joints.shape[-3]}")
+    jerk = np.linalg.norm(np.diff(joints, n=3, axis=-3), axis=-1) * fps**3
     return float(jerk.mean() / 1000.0)
 
 
@@ -142,8 +140,12 @@ def evaluate_sequence(pred, gt, fps: float) -> dict[str, float]:
     mpjpe_mm, pa_mpjpe_mm, jitter_pred_kms3, jitter_gt_kms3, part_mpjpe_mm/<part>,
     root_drift_{final,mean}_m and root_drift_h_{final,mean}_m (horizontal only)."""
     pred, gt = _check_pair(pred, gt)
-    out = {"mpjpe_mm": mpjpe(pred, gt), "pa_mpjpe_mm": pa_mpjpe(pred, gt),
-           "jitter_pred_kms3": jitter(pred, fps), "jitter_gt_kms3": jitter(gt, fps)}
+    out = {
+        "mpjpe_mm": mpjpe(pred, gt),
+        "pa_mpjpe_mm": pa_mpjpe(pred, gt),
+        "jitter_pred_kms3": jitter(pred, fps),
+        "jitter_gt_kms3": jitter(gt, fps),
+    }
     out.update({f"part_mpjpe_mm/{k}": v for k, v in per_part_mpjpe(pred, gt).items()})
     for tag, horizontal in (("", False), ("_h", True)):
         drift = root_drift(pred, gt, horizontal=horizontal)

@@ -23,14 +23,15 @@ touches pyplot's global state or the process-wide backend.
 Screen orientation: body ``(x, y, z)`` is drawn at matplotlib's ``(x, -z, y)``, a
 proper rotation (no mirror image) that puts the body's up on the screen's up.
 """
+
 from __future__ import annotations
 
 import math
 import shutil
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -51,8 +52,7 @@ PART_COLORS = {
     "right_arm": "#f0604d",
 }
 # One base colour per sequence in overlay mode.
-OVERLAY_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
-                  "#17becf", "#bcbd22")
+OVERLAY_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 TRAIL_COLOR = "#808080"
 STRIP_LEGEND_BAND = 0.25  # inches below the PNG strip's panels for the colour key
 FLOOR_COLOR = "#e9e9e9"
@@ -74,6 +74,7 @@ CHAIN_PARTS = tuple(_chain_part(c) for c in body.KINEMATIC_CHAINS)
 
 # ---------------------------------------------------------------- inputs and options
 
+
 def _as_sequences(sequences) -> list[np.ndarray]:
     if isinstance(sequences, np.ndarray) and sequences.ndim == 3:
         sequences = [sequences]
@@ -83,14 +84,14 @@ def _as_sequences(sequences) -> list[np.ndarray]:
     for k, seq in enumerate(sequences):
         a = np.asarray(seq, dtype=np.float64)
         if a.ndim != 3 or a.shape[1:] != (body.NUM_JOINTS, 3):
-            raise ValueError(f"sequence {k} has shape {a.shape}; expected (T, {body.NUM_JOINTS}, 3) "
-                             "joint positions in metres")
+            raise ValueError(
+                f"sequence {k} has shape {a.shape}; expected (T, {body.NUM_JOINTS}, 3) joint positions in metres"
+            )
         if a.shape[0] < 1:
             raise ValueError(f"sequence {k} has no frames")
         if not np.all(np.isfinite(a)):
             bad = np.unique(np.nonzero(~np.isfinite(a))[0])
-            raise ValueError(f"sequence {k} has NaN/inf values in {len(bad)} frame(s), first at "
-                             f"frame {bad[0]}")
+            raise ValueError(f"sequence {k} has NaN/inf values in {len(bad)} frame(s), first at frame {bad[0]}")
         out.append(a)
     if not out:
         raise ValueError("no sequences to render")
@@ -112,7 +113,7 @@ def _lighten(color: str, amount: float) -> tuple[float, float, float]:
 class _Style:
     overlay: bool
     elev: float
-    azim: float            # matplotlib azimuth (degrees)
+    azim: float  # matplotlib azimuth (degrees)
     linewidth: float
     marker_size: float
     trail: int
@@ -125,11 +126,21 @@ class _Style:
 
 # ---------------------------------------------------------------- one 3-D panel
 
+
 class _Panel:
     """One 3-D axes drawing one or more sequences; ``update(i)`` moves every artist."""
 
-    def __init__(self, ax, seqs: list[np.ndarray], seq_ids: list[int], targets: np.ndarray,
-                 radius: float, floor: float, z_centre: float, style: _Style):
+    def __init__(
+        self,
+        ax,
+        seqs: list[np.ndarray],
+        seq_ids: list[int],
+        targets: np.ndarray,
+        radius: float,
+        floor: float,
+        z_centre: float,
+        style: _Style,
+    ):
         self.ax, self.seqs, self.targets, self.r, self.floor, self.style = ax, seqs, targets, radius, floor, style
         self.zc = z_centre
         ax.set_proj_type("persp", focal_length=style.focal_length)
@@ -141,12 +152,14 @@ class _Panel:
         self.view_dir = np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])
 
         n_grid = int(math.floor(2 * radius / style.grid_spacing)) + 2
-        self.floor_r = style.floor_fraction * radius   # the floor is a disc around the target
+        self.floor_r = style.floor_fraction * radius  # the floor is a disc around the target
         self.floor_poly = None
         if style.show_floor:
             from mpl_toolkits.mplot3d.art3d import Poly3DCollection
-            self.floor_poly = Poly3DCollection([np.zeros((4, 3))], facecolor=FLOOR_COLOR,
-                                               edgecolor="none", alpha=0.7, zorder=0)
+
+            self.floor_poly = Poly3DCollection(
+                [np.zeros((4, 3))], facecolor=FLOOR_COLOR, edgecolor="none", alpha=0.7, zorder=0
+            )
             ax.add_collection3d(self.floor_poly)
         self.circle = np.stack([np.cos(np.linspace(0, 2 * np.pi, 65)), np.sin(np.linspace(0, 2 * np.pi, 65))], -1)
         n_grid = n_grid if style.show_floor else 0
@@ -155,18 +168,32 @@ class _Panel:
 
         ax.autoscale(False)
         self.trails, self.chains = [], []  # chains: list of (seq index, chain joints, Line3D)
-        for k, (seq, sid) in enumerate(zip(seqs, seq_ids)):
+        for k, (_seq, sid) in enumerate(zip(seqs, seq_ids)):
             base = OVERLAY_COLORS[sid % len(OVERLAY_COLORS)] if style.overlay else None
             trail_color = base if style.overlay else TRAIL_COLOR
             self.trails.append(ax.plot([], [], [], color=trail_color, lw=1.2, alpha=0.8, zorder=2)[0])
             for chain, part in zip(body.KINEMATIC_CHAINS, CHAIN_PARTS):
                 if style.overlay:  # one hue per sequence; left lighter, right darker
-                    color = {"spine": base, "left_leg": _lighten(base, 0.35), "left_arm": _lighten(base, 0.5),
-                             "right_leg": _lighten(base, -0.35), "right_arm": _lighten(base, -0.2)}[part]
+                    color = {
+                        "spine": base,
+                        "left_leg": _lighten(base, 0.35),
+                        "left_arm": _lighten(base, 0.5),
+                        "right_leg": _lighten(base, -0.35),
+                        "right_arm": _lighten(base, -0.2),
+                    }[part]
                 else:
                     color = PART_COLORS[part]
-                line = ax.plot([], [], [], color=color, lw=style.linewidth, marker="o",
-                               markersize=style.marker_size, solid_capstyle="round", zorder=3)[0]
+                line = ax.plot(
+                    [],
+                    [],
+                    [],
+                    color=color,
+                    lw=style.linewidth,
+                    marker="o",
+                    markersize=style.marker_size,
+                    solid_capstyle="round",
+                    zorder=3,
+                )[0]
                 self.chains.append((k, np.array(chain), line))
 
     def update(self, i: int) -> None:
@@ -177,8 +204,9 @@ class _Panel:
         ax.set_zlim(self.zc - r, self.zc + r)
         fr = self.floor_r
         if self.floor_poly is not None:
-            disc = np.column_stack([cx + fr * self.circle[:, 0], cy + fr * self.circle[:, 1],
-                                    np.full(len(self.circle), floor)])
+            disc = np.column_stack(
+                [cx + fr * self.circle[:, 0], cy + fr * self.circle[:, 1], np.full(len(self.circle), floor)]
+            )
             self.floor_poly.set_verts([disc])
         sp = s.grid_spacing
         for lines, c0, c1 in ((self.grid_x, cx, cy), (self.grid_y, cy, cx)):
@@ -193,7 +221,7 @@ class _Panel:
                 else:
                     line.set_data_3d([c1 - half, c1 + half], [v, v], [floor, floor])
         for seq, trail in zip(self.seqs, self.trails):
-            past = seq[max(0, i - s.trail) if s.trail else i:i + 1, 0, :2].copy()
+            past = seq[max(0, i - s.trail) if s.trail else i : i + 1, 0, :2].copy()
             past[np.hypot(past[:, 0] - cx, past[:, 1] - cy) > fr] = np.nan  # keep it on the floor disc
             trail.set_data_3d(past[:, 0], past[:, 1], np.full(len(past), floor))
         depths = []
@@ -206,6 +234,7 @@ class _Panel:
 
 
 # ---------------------------------------------------------------- camera and extent
+
 
 def _targets(plot_seqs: list[np.ndarray], follow: str, groups: list[list[int]]) -> list[np.ndarray]:
     """Per panel, the camera target (T, 2) in the plot's horizontal plane."""
@@ -231,10 +260,12 @@ def _extent(plot_seqs, targets, groups, floor: float, margin: float = 1.12) -> t
 
 # ---------------------------------------------------------------- writers
 
+
 def _mp4_backend() -> str | None:
     """'imageio' when imageio-ffmpeg is installed, 'matplotlib' when ffmpeg is on PATH."""
     try:
         import imageio_ffmpeg  # noqa: F401
+
         return "imageio"
     except ImportError:
         pass
@@ -249,13 +280,15 @@ def _write_gif(indices: list[int], draw, canvas, out_path: Path, fps: float) -> 
     """Pillow GIF, loops forever. One palette for all frames (built from the first,
     middle and last frame) keeps colours steady and the file small."""
     from PIL import Image
+
     samples = []
     for i in sorted({indices[0], indices[len(indices) // 2], indices[-1]}):
         draw(i)
         canvas.draw()
         samples.append(_rgb(canvas))
     palette = Image.fromarray(np.concatenate(samples, axis=0)).quantize(
-        colors=GIF_COLORS, method=Image.Quantize.MEDIANCUT)
+        colors=GIF_COLORS, method=Image.Quantize.MEDIANCUT
+    )
     images = []
     for i in indices:
         draw(i)
@@ -269,10 +302,13 @@ def _write_gif(indices: list[int], draw, canvas, out_path: Path, fps: float) -> 
 def _write_mp4(indices: list[int], draw, fig, canvas, out_path: Path, fps: float, dpi: float) -> None:
     backend = _mp4_backend()
     if backend is None:
-        raise RuntimeError("MP4 output needs the imageio-ffmpeg package (pip install imageio-ffmpeg) or an "
-                           "ffmpeg binary on PATH; neither was found. Render to .gif or .png instead.")
+        raise RuntimeError(
+            "MP4 output needs the imageio-ffmpeg package (pip install imageio-ffmpeg) or an "
+            "ffmpeg binary on PATH; neither was found. Render to .gif or .png instead."
+        )
     if backend == "imageio":
         import imageio_ffmpeg
+
         writer = None
         for i in indices:
             draw(i)
@@ -281,14 +317,22 @@ def _write_mp4(indices: list[int], draw, fig, canvas, out_path: Path, fps: float
             rgb = rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2]  # yuv420p needs even sizes
             if writer is None:
                 writer = imageio_ffmpeg.write_frames(
-                    str(out_path), (rgb.shape[1], rgb.shape[0]), fps=fps, codec="libx264",
-                    pix_fmt_in="rgb24", pix_fmt_out="yuv420p", macro_block_size=1, quality=7,
-                    ffmpeg_log_level="error")
+                    str(out_path),
+                    (rgb.shape[1], rgb.shape[0]),
+                    fps=fps,
+                    codec="libx264",
+                    pix_fmt_in="rgb24",
+                    pix_fmt_out="yuv420p",
+                    macro_block_size=1,
+                    quality=7,
+                    ffmpeg_log_level="error",
+                )
                 writer.send(None)
             writer.send(np.ascontiguousarray(rgb).tobytes())
         writer.close()
     else:
         from matplotlib.animation import FFMpegWriter
+
         writer = FFMpegWriter(fps=fps, codec="h264", extra_args=["-pix_fmt", "yuv420p"])
         with writer.saving(fig, str(out_path), dpi):
             for i in indices:
@@ -298,14 +342,32 @@ def _write_mp4(indices: list[int], draw, fig, canvas, out_path: Path, fps: float
 
 # ---------------------------------------------------------------- public API
 
-def render_sequences(sequences: list[np.ndarray], out_path, titles: Sequence[str] | None = None,
-                     fps: float = 30.0, every: int = 1, *, overlay: bool = False,
-                     strip_frames: int = 8, panel_size: float = 3.5, dpi: float | None = None,
-                     elev: float = 12.0, azim: float = 35.0, follow: str = "root",
-                     trail: float = 1.0, floor: float | None = None, grid_spacing: float = 0.5,
-                     show_floor: bool = True, linewidth: float = 2.5, marker_size: float = 3.0,
-                     legend: bool = True, suptitle: str | None = None, zoom: float = 1.4,
-                     focal_length: float = 1.5) -> Path:
+
+def render_sequences(
+    sequences: list[np.ndarray],
+    out_path,
+    titles: Sequence[str] | None = None,
+    fps: float = 30.0,
+    every: int = 1,
+    *,
+    overlay: bool = False,
+    strip_frames: int = 8,
+    panel_size: float = 3.5,
+    dpi: float | None = None,
+    elev: float = 12.0,
+    azim: float = 35.0,
+    follow: str = "root",
+    trail: float = 1.0,
+    floor: float | None = None,
+    grid_spacing: float = 0.5,
+    show_floor: bool = True,
+    linewidth: float = 2.5,
+    marker_size: float = 3.0,
+    legend: bool = True,
+    suptitle: str | None = None,
+    zoom: float = 1.4,
+    focal_length: float = 1.5,
+) -> Path:
     """Render SMPL-22 joint sequences to ``out_path`` (.gif, .mp4 or .png strip).
 
     sequences: list of (T, 22, 3) arrays (metres, body frame: Y up, faces +Z, +X =
@@ -339,8 +401,10 @@ def render_sequences(sequences: list[np.ndarray], out_path, titles: Sequence[str
     out_path = Path(out_path)
     ext = out_path.suffix.lower()
     if ext not in SUPPORTED_EXTENSIONS:
-        raise ValueError(f"unsupported output extension {out_path.suffix!r} for {out_path}; "
-                         f"use one of {', '.join(SUPPORTED_EXTENSIONS)}")
+        raise ValueError(
+            f"unsupported output extension {out_path.suffix!r} for {out_path}; "
+            f"use one of {', '.join(SUPPORTED_EXTENSIONS)}"
+        )
     seqs = _as_sequences(sequences)
     n = len(seqs)
     if titles is None:
@@ -361,8 +425,9 @@ def render_sequences(sequences: list[np.ndarray], out_path, titles: Sequence[str
     lengths = [len(s) for s in seqs]
     T = min(lengths)
     if len(set(lengths)) > 1:
-        warnings.warn(f"sequences have different lengths {lengths}; rendering the first {T} frames of each",
-                      stacklevel=2)
+        warnings.warn(
+            f"sequences have different lengths {lengths}; rendering the first {T} frames of each", stacklevel=2
+        )
     seqs = [s[:T] for s in seqs]
 
     plot_seqs = [_to_plot(s) for s in seqs]
@@ -370,17 +435,40 @@ def render_sequences(sequences: list[np.ndarray], out_path, titles: Sequence[str
     groups = [list(range(n))] if overlay else [[k] for k in range(n)]
     targets = _targets(plot_seqs, follow, groups)
     radius, z_centre = _extent(plot_seqs, targets, groups, floor_h)
-    style = _Style(overlay=overlay, elev=elev, azim=azim - 90.0, linewidth=linewidth,
-                   marker_size=marker_size, trail=int(round(trail * fps)), grid_spacing=grid_spacing,
-                   show_floor=show_floor, zoom=zoom,
-                   focal_length=focal_length)
+    style = _Style(
+        overlay=overlay,
+        elev=elev,
+        azim=azim - 90.0,
+        linewidth=linewidth,
+        marker_size=marker_size,
+        trail=int(round(trail * fps)),
+        grid_spacing=grid_spacing,
+        show_floor=show_floor,
+        zoom=zoom,
+        focal_length=focal_length,
+    )
     if dpi is None:
         dpi = 100.0 if ext == ".mp4" else 80.0
     out_path.parent.mkdir(parents=True, exist_ok=True)
 
     if ext == ".png":
-        _render_strip(plot_seqs, groups, titles, targets, radius, floor_h, z_centre, style, out_path, fps,
-                      strip_frames, panel_size, dpi, legend, suptitle)
+        _render_strip(
+            plot_seqs,
+            groups,
+            titles,
+            targets,
+            radius,
+            floor_h,
+            z_centre,
+            style,
+            out_path,
+            fps,
+            strip_frames,
+            panel_size,
+            dpi,
+            legend,
+            suptitle,
+        )
         return out_path
 
     # Animation: one row of panels, a title band on top and a legend band below.
@@ -391,12 +479,18 @@ def render_sequences(sequences: list[np.ndarray], out_path, titles: Sequence[str
     canvas = FigureCanvasAgg(fig)
     panels = []
     for p, g in enumerate(groups):
-        ax = fig.add_axes((p / len(groups), bottom / height, 1 / len(groups), panel_size / height),
-                          projection="3d")
+        ax = fig.add_axes((p / len(groups), bottom / height, 1 / len(groups), panel_size / height), projection="3d")
         panels.append(_Panel(ax, [plot_seqs[k] for k in g], g, targets[p], radius, floor_h, z_centre, style))
         if show_titles:
-            fig.text((p + 0.5) / len(groups), (bottom + panel_size) / height, titles[g[0]], ha="center",
-                     va="bottom", fontsize=9, fontweight="bold")
+            fig.text(
+                (p + 0.5) / len(groups),
+                (bottom + panel_size) / height,
+                titles[g[0]],
+                ha="center",
+                va="bottom",
+                fontsize=9,
+                fontweight="bold",
+            )
     _legend(fig, titles, overlay, legend, fontsize=7.5)
     head = fig.text(0.5, 1 - 0.04 / height, "", ha="center", va="top", fontsize=9)
     prefix = f"{suptitle}   " if suptitle else ""
@@ -419,8 +513,23 @@ def strip_indices(num_frames: int, strip_frames: int = 8) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, num_frames - 1, min(strip_frames, num_frames))).astype(int))
 
 
-def _render_strip(plot_seqs, groups, titles, targets, radius, floor_h, z_centre, style, out_path, fps, strip_frames,
-                  panel_size, dpi, legend, suptitle) -> None:
+def _render_strip(
+    plot_seqs,
+    groups,
+    titles,
+    targets,
+    radius,
+    floor_h,
+    z_centre,
+    style,
+    out_path,
+    fps,
+    strip_frames,
+    panel_size,
+    dpi,
+    legend,
+    suptitle,
+) -> None:
     T = len(plot_seqs[0])
     cols = strip_indices(T, strip_frames)
     rows = len(groups)
@@ -439,8 +548,9 @@ def _render_strip(plot_seqs, groups, titles, targets, radius, floor_h, z_centre,
             if c == 0:
                 name = titles[g[0]] if not style.overlay else (suptitle or "")
                 if name:
-                    ax.text2D(0.02, 0.92, name, transform=ax.transAxes, ha="left", va="top",
-                              fontsize=9, fontweight="bold")
+                    ax.text2D(
+                        0.02, 0.92, name, transform=ax.transAxes, ha="left", va="top", fontsize=9, fontweight="bold"
+                    )
     if suptitle and not style.overlay:
         fig.text(0.995, 0.995, suptitle, ha="right", va="top", fontsize=8, color="#555555")
     _legend(fig, titles, style.overlay, legend, fontsize=7)
@@ -452,13 +562,25 @@ def _legend(fig, titles, overlay: bool, show: bool, fontsize: float) -> None:
     if not show:
         return
     if overlay:
-        handles = [Line2D([], [], color=OVERLAY_COLORS[k % len(OVERLAY_COLORS)], lw=2.5, label=t or f"sequence {k}")
-                   for k, t in enumerate(titles)]
+        handles = [
+            Line2D([], [], color=OVERLAY_COLORS[k % len(OVERLAY_COLORS)], lw=2.5, label=t or f"sequence {k}")
+            for k, t in enumerate(titles)
+        ]
     else:
-        handles = [Line2D([], [], color=PART_COLORS[p], lw=2.5, label=lab) for p, lab in
-                   (("left_leg", "left"), ("spine", "spine / head"), ("right_leg", "right"))]
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=fontsize, frameon=False,
-               handlelength=1.5, columnspacing=1.0, borderaxespad=0.1)
+        handles = [
+            Line2D([], [], color=PART_COLORS[p], lw=2.5, label=lab)
+            for p, lab in (("left_leg", "left"), ("spine", "spine / head"), ("right_leg", "right"))
+        ]
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=len(handles),
+        fontsize=fontsize,
+        frameon=False,
+        handlelength=1.5,
+        columnspacing=1.0,
+        borderaxespad=0.1,
+    )
 
 
 def plot_imu(readings, out_path, title: str | None = None, dpi: float = 80.0) -> Path:

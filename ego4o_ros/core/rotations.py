@@ -10,6 +10,7 @@ Conventions used across the package:
 * Euler angles follow BVH semantics: the channel order names intrinsic rotations
   applied left to right, ``R = R_first @ R_second @ R_third``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,7 @@ _EPS = 1e-8
 def _flat(x: np.ndarray, tail: int) -> tuple[np.ndarray, tuple]:
     x = np.asarray(x, dtype=np.float64)
     lead = x.shape[: x.ndim - tail]
-    return x.reshape((-1,) + x.shape[x.ndim - tail:]), lead
+    return x.reshape((-1,) + x.shape[x.ndim - tail :]), lead
 
 
 def normalize(v: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -34,10 +35,15 @@ def qmul(q: np.ndarray, r: np.ndarray) -> np.ndarray:
     q, r = np.broadcast_arrays(np.asarray(q, np.float64), np.asarray(r, np.float64))
     w1, x1, y1, z1 = np.moveaxis(q, -1, 0)
     w2, x2, y2, z2 = np.moveaxis(r, -1, 0)
-    return np.stack([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
-                     w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-                     w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
-                     w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2], axis=-1)
+    return np.stack(
+        [
+            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+        ],
+        axis=-1,
+    )
 
 
 def qinv(q: np.ndarray) -> np.ndarray:
@@ -75,9 +81,20 @@ def qbetween(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     q = normalize(np.asarray(q, np.float64))
     w, x, y, z = np.moveaxis(q, -1, 0)
-    m = np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-                  2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-                  2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], axis=-1)
+    m = np.stack(
+        [
+            1 - 2 * (y * y + z * z),
+            2 * (x * y - z * w),
+            2 * (x * z + y * w),
+            2 * (x * y + z * w),
+            1 - 2 * (x * x + z * z),
+            2 * (y * z - x * w),
+            2 * (x * z - y * w),
+            2 * (y * z + x * w),
+            1 - 2 * (x * x + y * y),
+        ],
+        axis=-1,
+    )
     return m.reshape(q.shape[:-1] + (3, 3))
 
 
@@ -156,9 +173,11 @@ def axis_rotation(axis: str, angle: np.ndarray) -> np.ndarray:
     angle = np.asarray(angle, np.float64)
     c, s = np.cos(angle), np.sin(angle)
     one, zero = np.ones_like(angle), np.zeros_like(angle)
-    rows = {"X": [one, zero, zero, zero, c, -s, zero, s, c],
-            "Y": [c, zero, s, zero, one, zero, -s, zero, c],
-            "Z": [c, -s, zero, s, c, zero, zero, zero, one]}[axis.upper()]
+    rows = {
+        "X": [one, zero, zero, zero, c, -s, zero, s, c],
+        "Y": [c, zero, s, zero, one, zero, -s, zero, c],
+        "Z": [c, -s, zero, s, c, zero, zero, zero, one],
+    }[axis.upper()]
     return np.stack(rows, axis=-1).reshape(angle.shape + (3, 3))
 
 

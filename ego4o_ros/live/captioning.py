@@ -3,9 +3,18 @@
 The captioner sees only what any consumer of the capture sees (joint positions), so
 it runs anywhere, in its own process: the last window of joints is put in its
 canonical frame, turned into HumanML3D features, encoded to part codes by the VQ-VAE
-and described by the code captioner (nearest training window by code histogram; a
-language model comes later behind the same ``describe``).
+and described by one of two backends behind the same ``describe``:
+
+* ``llm``: the language-model captioner (``models/lm_captioner.py``, weights
+  ``lm_captioner.*``), over the last ``windows`` consecutive windows (each window in
+  its own canonical frame, as in training; default: the model's ``max_windows``
+  capped at 2, about 4 s);
+* ``codes``: the code-histogram captioner (nearest training window, ``captioner.*``),
+  over the last window.
+
+``backend="auto"`` takes ``llm`` when its weights are there, else ``codes``.
 """
+
 from __future__ import annotations
 
 import collections
@@ -17,32 +26,75 @@ import torch
 
 from ..core import features, frames
 from ..core.dataset import DatasetConfig
-from ..models import checkpoint
-from ..models.capture import DEFAULT_WEIGHTS, load_vqvae, normalizer_of
+from ..models.checkpoint import ModelCard
 from ..models.code_captioner import CodeCaptioner
+from ..models.predictors import load_vqvae
+from ..paths import DEFAULT_WEIGHTS
 
 
 @dataclass
 class Description:
     text: str
-    window_start: float   # s, stamp of the first frame described
-    window_end: float     # s, stamp of the last
+    window_start: float  # s, stamp of the first frame described
+    window_end: float  # s, stamp of the last
     source: str
+
+
+BACKENDS = ("auto", "llm", "codes")
+SOURCES = {"llm": "lm_captioner", "codes": "code_captioner"}
+
+
+def resolve_backend(weights: Path, backend: str) -> str:
+    """``auto`` -> ``llm`` when ``weights`` holds the LM captioner, else ``codes``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"captioning backend must be one of {BACKENDS}, not {backend!r}")
+    if backend == "auto":
+        return "llm" if (Path(weights) / "lm_captioner.json").exists() else "codes"
+    return backend
 
 
 class LiveCaptioner:
     source = "code_captioner"
 
-    def __init__(self, weights: Path = DEFAULT_WEIGHTS, min_frames: int = 32):
-        metadata = checkpoint.read_metadata(Path(weights) / "encoder")
-        self.config = DatasetConfig(**metadata["dataset"])
-        self.vqvae = load_vqvae(Path(weights) / "vqvae")
-        self.normalizer = normalizer_of(metadata)
-        self.captioner = CodeCaptioner.load(Path(weights) / "captioner")
+    def __init__(
+        self,
+        weights: Path = DEFAULT_WEIGHTS,
+        min_frames: int = 32,
+        backend: str = "auto",
+        windows: int | None = None,
+        base_model: str | None = None,
+    ):
+        weights = Path(weights)
+        self.backend = resolve_backend(weights, backend)
+        self.source = SOURCES[self.backend]
+        self.config = DatasetConfig(**ModelCard.read(weights / "ego4o", "ego4o").dataset)
+        self.vqvae, vqvae_card = load_vqvae(weights / "vqvae")
+        self.normalizer = vqvae_card.normalizer()
+        if self.backend == "llm":
+            from ..models.lm_captioner import LmCaptioner
+
+            if not (weights / "lm_captioner.json").exists():
+                raise FileNotFoundError(
+                    f"no language-model captioner in {weights} (lm_captioner.json); "
+                    "train one (ego4o-train lm_captioner) or use backend 'codes'"
+                )
+            self.captioner, card = LmCaptioner.load(weights / "lm_captioner", base_model)
+            books = torch.stack([q.codebook for q in self.vqvae.quantizers])
+            if card.feature_mean != vqvae_card.feature_mean or not torch.allclose(books, self.captioner.codebooks):
+                raise ValueError(
+                    f"{weights / 'lm_captioner'} was trained with another VQ-VAE than {weights / 'vqvae'} "
+                    "(retrain it: ego4o-train lm_captioner)"
+                )
+            self.windows = max(
+                1, min(windows or min(2, self.captioner.config.max_windows), self.captioner.config.max_windows)
+            )
+        else:
+            self.captioner = CodeCaptioner.load(weights / "captioner")
+            self.windows = 1
         self.min_frames = max(min_frames, 2)
-        # One frame more than a window: T positions give T - 1 feature rows.
-        self._joints = collections.deque(maxlen=self.config.window + 1)
-        self._stamps = collections.deque(maxlen=self.config.window + 1)
+        # One frame more than the windows: T positions give T - 1 feature rows.
+        self._joints = collections.deque(maxlen=self.windows * self.config.window + 1)
+        self._stamps = collections.deque(maxlen=self.windows * self.config.window + 1)
 
     def reset(self) -> None:
         self._joints.clear()
@@ -63,11 +115,26 @@ class LiveCaptioner:
         """A description of the buffered window, or None with too few frames."""
         if len(self._joints) < self.min_frames:
             return None
-        joints = np.stack(self._joints)
-        if len(joints) < self.config.window + 1:  # hold the first frame, as online capture does
-            joints = np.concatenate([np.repeat(joints[:1], self.config.window + 1 - len(joints), 0), joints])
-        canonical = frames.canonical_frame(joints).points(joints)
-        rows = features.features_from_joints(canonical, self.config.feature_config, canonicalize=False)
-        normalised = torch.from_numpy(self.normalizer.normalize(rows[None]).astype(np.float32))
-        ids = self.vqvae.encode(normalised).numpy()
-        return Description(self.captioner.describe(ids)[0], self._stamps[0], self._stamps[-1], self.source)
+        ids = self.codes(np.stack(self._joints))
+        return Description(self.captioner.describe(ids[None])[0], self._stamps[0], self._stamps[-1], self.source)
+
+    def codes(self, joints: np.ndarray) -> np.ndarray:
+        """Joints (T, 22, 3), body frame -> part codes (K * T', parts) of the last K whole
+        windows (at least one: fewer frames hold the first one), each window in its own
+        canonical frame."""
+        window = self.config.window
+        if len(joints) < window + 1:  # hold the first frame, as online capture does
+            joints = np.concatenate([np.repeat(joints[:1], window + 1 - len(joints), 0), joints])
+        count = min(self.windows, (len(joints) - 1) // window)
+        rows = []
+        for k in range(count, 0, -1):
+            start = len(joints) - 1 - k * window
+            poses = joints[start : start + window + 1]
+            canonical = features.window_frame(poses, self.config.feature_config).points(poses)
+            rows.append(features.features_from_joints(canonical, self.config.feature_config, canonicalize=False))
+        normalised = torch.from_numpy(self.normalizer.normalize(np.stack(rows)).astype(np.float32))
+        return self.vqvae.encode(normalised).numpy().reshape(-1, self.vqvae_parts)
+
+    @property
+    def vqvae_parts(self) -> int:
+        return len(self.vqvae.quantizers)

@@ -6,6 +6,7 @@ sensor frame with gravity, xyzw orientation in the REP-103 world); noise, random
 drops and whole outages (a sensor vanishing for a while) are optional. The ground-truth
 pose goes with it so a live run can be scored.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -23,8 +24,8 @@ from .sensors import from_body_frame
 class ReplayConfig:
     sites: tuple[str, ...] = ("left_wrist", "right_pocket", "head")
     imu_rate_hz: float = 100.0
-    acc_noise: float = 0.0          # m/s^2, Gaussian, per axis
-    drop_probability: float = 0.0   # each sample independently lost
+    acc_noise: float = 0.0  # m/s^2, Gaussian, per axis
+    drop_probability: float = 0.0  # each sample independently lost
     outages: tuple[tuple[str, float, float], ...] = ()  # (site, start s, end s): no samples
     seed: int = 0
 
@@ -39,9 +40,9 @@ class ReplayConfig:
 @dataclass
 class ImuSample:
     site: str
-    stamp: float            # s from the start of the clip
-    acc: np.ndarray         # (3,) m/s^2, sensor frame, gravity included
-    quat_xyzw: np.ndarray   # (4,) sensor in the REP-103 world
+    stamp: float  # s from the start of the clip
+    acc: np.ndarray  # (3,) m/s^2, sensor frame, gravity included
+    quat_xyzw: np.ndarray  # (4,) sensor in the REP-103 world
 
 
 class WearableReplay:
@@ -61,13 +62,13 @@ class WearableReplay:
             self._kept[gone, imu.IMU_SITES.index(site)] = False
         self.fps = clip.fps
         self.truth_times = np.arange(clip.num_frames) / clip.fps
-        self.truth_joints = clip.joints @ frames.ROS_FROM_BODY.T   # (T, 22, 3) REP-103
+        self.truth_joints = clip.joints @ frames.ROS_FROM_BODY.T  # (T, 22, 3) REP-103
         self.truth_joints_body = clip.joints
         self.name = clip.name
         self.description = clip.descriptions[0] if clip.descriptions else ""
 
     @classmethod
-    def from_file(cls, path: str | Path, config: ReplayConfig = ReplayConfig(), fps: float = 30.0) -> "WearableReplay":
+    def from_file(cls, path: str | Path, config: ReplayConfig = ReplayConfig(), fps: float = 30.0) -> WearableReplay:
         return cls(read_clip(path, target_fps=fps), config)
 
     @property
@@ -77,8 +78,12 @@ class WearableReplay:
     def imu_samples(self, start: float, end: float) -> list[ImuSample]:
         """Samples with ``start <= stamp < end`` in stamp order (sites interleaved)."""
         rows = np.flatnonzero((self.imu_times >= start) & (self.imu_times < end))
-        return [ImuSample(imu.IMU_SITES[s], float(self.imu_times[r]), self._acc[r, s], self._quat[r, s])
-                for r in rows for s in self.site_index if self._kept[r, s]]
+        return [
+            ImuSample(imu.IMU_SITES[s], float(self.imu_times[r]), self._acc[r, s], self._quat[r, s])
+            for r in rows
+            for s in self.site_index
+            if self._kept[r, s]
+        ]
 
     def truth_frames(self, start: float, end: float) -> list[tuple[float, np.ndarray]]:
         """Ground-truth (stamp, joints (22, 3) REP-103) with ``start <= stamp < end``."""

@@ -1,4 +1,5 @@
 """Scoring a live run against the replayed ground truth, by stamp."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,9 @@ import numpy as np
 from ..core import frames, metrics
 
 
-def match_by_stamp(predicted: dict[float, np.ndarray], truth: dict[float, np.ndarray],
-                   tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+def match_by_stamp(
+    predicted: dict[float, np.ndarray], truth: dict[float, np.ndarray], tolerance: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (N, 22, 3) of predicted and true joints whose stamps are within ``tolerance`` s."""
     truth_stamps = np.array(sorted(truth))
     pairs_p, pairs_t = [], []
@@ -28,9 +30,14 @@ def score(predicted_ros: np.ndarray, truth_ros: np.ndarray) -> dict[str, float]:
     +Z, feet on the floor: the live root drifts, the pose should not) and PA-MPJPE, mm."""
     if not len(predicted_ros):
         return {"frames": 0, "mpjpe_mm": float("nan"), "pa_mpjpe_mm": float("nan")}
-    canon = [frames.canonical_frame(j[None]).points(j[None])[0]
-             for j in np.concatenate([predicted_ros, truth_ros]) @ frames.ROS_FROM_BODY]
+    canon = [
+        frames.canonical_frame(j[None]).points(j[None])[0]
+        for j in np.concatenate([predicted_ros, truth_ros]) @ frames.ROS_FROM_BODY
+    ]
     canon = np.stack(canon)
-    pred, true = canon[:len(predicted_ros)], canon[len(predicted_ros):]
-    return {"frames": len(pred), "mpjpe_mm": float(metrics.mpjpe(pred[None], true[None])),
-            "pa_mpjpe_mm": float(metrics.pa_mpjpe(pred[None], true[None]))}
+    pred, true = canon[: len(predicted_ros)], canon[len(predicted_ros) :]
+    return {
+        "frames": len(pred),
+        "mpjpe_mm": float(metrics.mpjpe(pred[None], true[None])),
+        "pa_mpjpe_mm": float(metrics.pa_mpjpe(pred[None], true[None])),
+    }

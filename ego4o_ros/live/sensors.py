@@ -13,6 +13,7 @@ fixed per sensor and found in a T-pose (segments then read identity); ``heading`
 yaw shared by all sensors, set so the wearer faces +Z. Uncalibrated both are identity,
 which is right for sensors that already report segment orientation (the replay node).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,23 +22,40 @@ import numpy as np
 
 from ..core import frames, imu, rotations
 
-REJECT_REASONS = ("not_finite", "bad_orientation", "stamp_backwards", "stamp_in_future", "wrong_frame", "out_of_range")
+REJECT_REASONS = (
+    "not_finite",
+    "bad_orientation",
+    "no_acceleration",
+    "stamp_backwards",
+    "stamp_in_future",
+    "wrong_frame",
+    "out_of_range",
+)
 MAX_FUTURE_S = 0.5  # a stamp further ahead of the receiver's clock would drag the whole grid along
+# A stream whose clock jumped back (a bag looped, a device rebooted, one bad stamp far ahead
+# accepted before a clock existed) would be "stamp_backwards" for good: this many samples in
+# a row, in order among themselves, start the buffer afresh (counted in ``clock_resets``).
+BACKWARDS_RESET_RUN = 10
+UNIT_CHECK_SAMPLES = 50  # samples whose median |acceleration| is checked against the unit
 MAX_ACCELERATION = 16 * imu.GRAVITY * 10  # m/s^2: beyond any human motion, a unit or parsing error
 
 
 @dataclass(frozen=True)
 class ImuConvention:
     """How one device reports. Defaults are REP-145 / ``sensor_msgs/Imu``."""
-    acc_unit: str = "m/s^2"        # or "g"
+
+    acc_unit: str = "m/s^2"  # or "g"
     gravity_included: bool = True  # False: the device subtracts gravity
-    acc_frame: str = "sensor"      # "sensor" (the message standard) or "world"
-    world_frame: str = "enu"       # orientation's world: "enu" (REP-103, z up) or "y_up"
-    frame_id: str = ""             # expected header.frame_id; "" accepts any
+    acc_frame: str = "sensor"  # "sensor" (the message standard) or "world"
+    world_frame: str = "enu"  # orientation's world: "enu" (REP-103, z up) or "y_up"
+    frame_id: str = ""  # expected header.frame_id; "" accepts any
 
     def __post_init__(self):
-        for name, allowed in (("acc_unit", ("m/s^2", "g")), ("acc_frame", ("sensor", "world")),
-                              ("world_frame", ("enu", "y_up"))):
+        for name, allowed in (
+            ("acc_unit", ("m/s^2", "g")),
+            ("acc_frame", ("sensor", "world")),
+            ("world_frame", ("enu", "y_up")),
+        ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"ImuConvention.{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
@@ -81,6 +99,14 @@ class ImuSampleBuffer:
         self.heading = np.eye(3)
         self.rejected = {reason: 0 for reason in REJECT_REASONS}
         self.accepted = 0
+        self.clock_resets = 0
+        self.last_arrival: float | None = None  # receiver's clock when the newest sample came
+        self._backwards: list[float] = []
+        self._magnitudes: list[float] = []
+        self._unit_verdict: str | None = None
+
+    def clear(self) -> None:
+        self._start = self._end = 0
 
     def __len__(self) -> int:
         return self._end - self._start
@@ -89,23 +115,47 @@ class ImuSampleBuffer:
     def newest_stamp(self) -> float | None:
         return float(self._stamps[self._end - 1]) if len(self) else None
 
-    def push(self, stamp: float, acc, quat_xyzw, frame_id: str = "", now: float | None = None,
-             has_orientation: bool = True) -> str | None:
+    def push(
+        self,
+        stamp: float,
+        acc,
+        quat_xyzw,
+        frame_id: str = "",
+        now: float | None = None,
+        has_orientation: bool = True,
+        has_acceleration: bool = True,
+    ) -> str | None:
         """Add one sample; returns None, or the reason it was rejected (and counts it).
         ``now``: the receiver's clock, to refuse stamps from the future; ``has_orientation``
-        False when the device says it gives none (the model needs it)."""
-        reason = self._check(stamp, acc, quat_xyzw, frame_id) if has_orientation else "bad_orientation"
+        / ``has_acceleration`` False when the device says it gives none (covariance[0] = -1;
+        the model needs both)."""
+        if not has_orientation:
+            reason = "bad_orientation"
+        elif not has_acceleration:
+            reason = "no_acceleration"
+        else:
+            reason = self._check(stamp, acc, quat_xyzw, frame_id)
         if reason is None and now is not None and stamp > now + MAX_FUTURE_S:
             reason = "stamp_in_future"
+        if reason == "stamp_backwards" and self._clock_jumped_back(stamp):
+            self.clear()
+            self.clock_resets += 1
+            reason = None
+        elif reason != "stamp_backwards":
+            self._backwards.clear()
         if reason:
             self.rejected[reason] += 1
             return reason
-        acc_body, ori_body = to_body_frame(np.asarray(acc, np.float64), np.asarray(quat_xyzw, np.float64),
-                                           self.convention)
+        self.last_arrival = now
+        if len(self._magnitudes) < UNIT_CHECK_SAMPLES:
+            self._magnitudes.append(float(np.linalg.norm(acc)))
+        acc_body, ori_body = to_body_frame(
+            np.asarray(acc, np.float64), np.asarray(quat_xyzw, np.float64), self.convention
+        )
         if self._end == len(self._stamps):
             keep = slice(self._end - self.capacity + 1, self._end)
             for array in (self._stamps, self._acc, self._ori):
-                array[:self.capacity - 1] = array[keep]
+                array[: self.capacity - 1] = array[keep]
             self._start, self._end = 0, self.capacity - 1
         self._stamps[self._end], self._acc[self._end], self._ori[self._end] = stamp, acc_body, ori_body
         self._end += 1
@@ -113,6 +163,32 @@ class ImuSampleBuffer:
             self._start += 1
         self.accepted += 1
         return None
+
+    def _clock_jumped_back(self, stamp: float) -> bool:
+        if self._backwards and stamp <= self._backwards[-1]:
+            self._backwards.clear()
+        self._backwards.append(stamp)
+        if len(self._backwards) < BACKWARDS_RESET_RUN:
+            return False
+        self._backwards.clear()
+        return True
+
+    def unit_warning(self) -> str | None:
+        """Once, after ``UNIT_CHECK_SAMPLES`` samples: a warning when their median
+        |acceleration| does not fit the configured unit (|a| ~ 1 with m/s^2 means g)."""
+        if self._unit_verdict is not None or len(self._magnitudes) < UNIT_CHECK_SAMPLES:
+            return None
+        median = float(np.median(self._magnitudes))
+        self._unit_verdict = ""
+        if self.convention.gravity_included and self.convention.acc_unit == "m/s^2" and 0.5 < median < 2.0:
+            self._unit_verdict = (
+                f"median |acceleration| {median:.2f} looks like g, but acc_unit is m/s^2: set acc_unit to 'g'"
+            )
+        elif self.convention.gravity_included and self.convention.acc_unit == "g" and 5.0 < median < 20.0:
+            self._unit_verdict = (
+                f"median |acceleration| {median:.2f} looks like m/s^2, but acc_unit is g: set acc_unit to 'm/s^2'"
+            )
+        return self._unit_verdict or None
 
     def _check(self, stamp, acc, quat_xyzw, frame_id) -> str | None:
         values = np.concatenate([np.ravel(acc), np.ravel(quat_xyzw), [stamp]]).astype(np.float64)
@@ -131,7 +207,7 @@ class ImuSampleBuffer:
     def sample(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated readings at ``times`` (N,): acc (N, 3), ori (N, 3, 3). Before the
         first / after the newest sample the end value is held."""
-        stamps = self._stamps[self._start:self._end]
+        stamps = self._stamps[self._start : self._end]
         if not len(stamps):
             raise ValueError("no samples")
         times = np.asarray(times, np.float64)
@@ -140,22 +216,35 @@ class ImuSampleBuffer:
         upper = np.minimum(upper, len(stamps) - 1)
         span = np.maximum(stamps[upper] - stamps[lower], 1e-9)
         weight = np.clip((times - stamps[lower]) / span, 0.0, 1.0)
-        acc = self._acc[self._start:self._end]
-        ori = self._ori[self._start:self._end]
+        acc = self._acc[self._start : self._end]
+        ori = self._ori[self._start : self._end]
         acc_t = acc[lower] + weight[:, None] * (acc[upper] - acc[lower])
         q = rotations.slerp_quat(rotations.matrix_to_quat(ori[lower]), rotations.matrix_to_quat(ori[upper]), weight)
         ori_t = rotations.quat_to_matrix(q)
         return acc_t @ self.heading.T, self.heading @ ori_t @ self.mount
 
+    def gap_at(self, t: float) -> float:
+        """How far ``t`` is from real data: 0 on a sample, the spacing of the two samples
+        around it, ``t - newest`` after the newest, inf before the first (or with none)."""
+        stamps = self._stamps[self._start : self._end]
+        if not len(stamps) or t < stamps[0]:
+            return float("inf")
+        i = int(np.searchsorted(stamps, t, side="left"))
+        if i == len(stamps):
+            return float(t - stamps[-1])
+        if stamps[i] == t:
+            return 0.0
+        return float(stamps[i] - stamps[i - 1])
+
     def first_after(self, t: float) -> float:
         """Stamp of the first buffered sample after ``t`` (inf if none)."""
-        stamps = self._stamps[self._start:self._end]
+        stamps = self._stamps[self._start : self._end]
         i = np.searchsorted(stamps, t, side="right")
         return float(stamps[i]) if i < len(stamps) else float("inf")
 
     def rate_hz(self, window_s: float = 1.0) -> float:
         """Samples per second over the newest ``window_s`` of data."""
-        stamps = self._stamps[self._start:self._end]
+        stamps = self._stamps[self._start : self._end]
         if len(stamps) < 2:
             return 0.0
         recent = stamps[stamps >= stamps[-1] - window_s]

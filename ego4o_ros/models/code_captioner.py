@@ -5,13 +5,16 @@ a query is described with the description of the most similar training window
 (cosine similarity). Cheap, needs no training beyond storing the histograms, and
 enough to measure the closed loop capture -> description -> capture.
 """
+
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+import torch
+
+from . import checkpoint
 
 
 def code_histograms(ids: np.ndarray, num_codes: list[int]) -> np.ndarray:
@@ -31,7 +34,7 @@ class CodeCaptioner:
         self.histograms, self.texts, self.num_codes = histograms.astype(np.float32), texts, list(num_codes)
 
     @classmethod
-    def fit(cls, ids: np.ndarray, texts: list[str], num_codes: list[int]) -> "CodeCaptioner":
+    def fit(cls, ids: np.ndarray, texts: list[str], num_codes: list[int]) -> CodeCaptioner:
         return cls(code_histograms(ids, num_codes), list(texts), num_codes)
 
     def describe(self, ids: np.ndarray) -> list[str]:
@@ -39,17 +42,13 @@ class CodeCaptioner:
         similarity = code_histograms(ids, self.num_codes) @ self.histograms.T
         return [self.texts[i] for i in similarity.argmax(1)]
 
-    def save(self, stem: str | Path) -> None:
-        stem = Path(stem)
-        save_file({"histograms": self.histograms}, str(stem.with_suffix(".safetensors")))
-        stem.with_suffix(".json").write_text(json.dumps({"version": 1, "kind": "captioner",
-                                                         "num_codes": self.num_codes, "texts": self.texts}))
+    def save(self, stem: str | Path, card: checkpoint.ModelCard) -> Path:
+        """Histograms as safetensors; the texts ride in the model card."""
+        card = replace(card, kind="captioner", model_config={"num_codes": self.num_codes}, extra={"texts": self.texts})
+        return checkpoint.save_checkpoint(stem, {"histograms": torch.from_numpy(self.histograms)}, card)
 
     @classmethod
-    def load(cls, stem: str | Path) -> "CodeCaptioner":
-        stem = Path(stem)
-        for suffix in (".json", ".safetensors"):
-            if not stem.with_suffix(suffix).exists():
-                raise FileNotFoundError(f"captioner file missing: {stem.with_suffix(suffix)}")
-        meta = json.loads(stem.with_suffix(".json").read_text())
-        return cls(load_file(str(stem.with_suffix(".safetensors")))["histograms"], meta["texts"], meta["num_codes"])
+    def load(cls, stem: str | Path) -> CodeCaptioner:
+        card = checkpoint.ModelCard.read(stem, "captioner")
+        histograms = checkpoint.load_tensors(stem, card)["histograms"].numpy()
+        return cls(histograms, card.extra["texts"], card.model_config["num_codes"])

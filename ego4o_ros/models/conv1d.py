@@ -1,4 +1,5 @@
 """1-D convolutional encoder/decoder stacks with dilated residual blocks (T2M-GPT style)."""
+
 from __future__ import annotations
 
 from torch import nn
@@ -8,14 +9,18 @@ class ResidualStack(nn.Sequential):
     """Dilated residual conv blocks (dilation grows by ``growth`` per block)."""
 
     def __init__(self, width: int, depth: int, growth: int = 3):
-        super().__init__(*[_Residual(width, growth ** i) for i in range(depth)])
+        super().__init__(*[_Residual(width, growth**i) for i in range(depth)])
 
 
 class _Residual(nn.Module):
     def __init__(self, width: int, dilation: int):
         super().__init__()
-        self.block = nn.Sequential(nn.ReLU(), nn.Conv1d(width, width, 3, padding=dilation, dilation=dilation),
-                                   nn.ReLU(), nn.Conv1d(width, width, 1))
+        self.block = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv1d(width, width, 3, padding=dilation, dilation=dilation),
+            nn.ReLU(),
+            nn.Conv1d(width, width, 1),
+        )
 
     def forward(self, x):
         return x + self.block(x)
@@ -33,6 +38,9 @@ def conv_decoder(in_dim: int, width: int, out_dim: int, upsamples: int, depth: i
     """(B, in_dim, T') -> (B, out_dim, T' * 2**upsamples)."""
     layers = [nn.Conv1d(in_dim, width, 3, padding=1), nn.ReLU()]
     for _ in range(upsamples):
-        layers += [ResidualStack(width, depth), nn.Upsample(scale_factor=2, mode="nearest"),
-                   nn.Conv1d(width, width, 3, padding=1)]
+        layers += [
+            ResidualStack(width, depth),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Conv1d(width, width, 3, padding=1),
+        ]
     return nn.Sequential(*layers, nn.ReLU(), nn.Conv1d(width, out_dim, 3, padding=1))

@@ -1,25 +1,35 @@
-"""Training batches from the dataset cache, with Ego4o's random modality masking."""
+"""Training batches from the dataset cache, with Ego4o's random modality masking,
+left/right mirroring and description variants."""
+
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..core import imu
+from ..core import imu, mirror
 from ..core.dataset import MotionCache
 from ..core.features import FeatureNormalizer
+from ..readers import bandai
 
 
 @dataclass(frozen=True)
 class MaskingConfig:
-    """Random masking so one model serves every input combination (REFERENCE.md 1)."""
+    """Random masking so one model serves every input combination (Ego4o's modality masking)."""
+
     min_sites: int = 1
     max_sites: int = 3
     text_drop: float = 0.4
-    image_drop: float = 1.0          # no image features in the Bandai data yet
+    image_drop: float = 1.0  # no image features in the Bandai data yet
     vanish_probability: float = 0.15  # a kept sensor drops out for part of the window
-    acc_noise_std: float = 0.2       # m/s^2, white noise on synthesised accelerations
+    acc_noise_std: float = 0.2  # m/s^2, white noise on synthesised accelerations
+    mirror_probability: float = 0.5  # left/right mirrored window (joints, features, IMUs, text)
+    # Description variants: the take's full description, its action alone or its style
+    # alone, so text helps on action+style pairs never seen together in training.
+    action_only_probability: float = 0.25
+    style_only_probability: float = 0.15
 
 
 def random_sites(rng: np.random.Generator, batch: int, config: MaskingConfig) -> np.ndarray:
@@ -35,15 +45,39 @@ def vanish(rng: np.random.Generator, present: np.ndarray, num_frames: int, proba
     for b in np.flatnonzero(rng.random(len(present)) < probability):
         site = rng.choice(np.flatnonzero(present[b]))
         start = rng.integers(0, num_frames - 4)
-        out[b, start:rng.integers(start + 4, num_frames + 1), site] = False
+        out[b, start : rng.integers(start + 4, num_frames + 1), site] = False
+    return out
+
+
+def mirror_text(text: str) -> str:
+    """The description of the mirrored motion: left and right swap."""
+    return re.sub(r"\b(left|right)\b", lambda m: "right" if m.group(1) == "left" else "left", text)
+
+
+def description_variants(take: str, descriptions: list[str]) -> dict[str, list[str]]:
+    """{"full": ..., "action": ..., "style": ...} phrasings of a take; Bandai takes get
+    action-only and style-only phrasings from their labels, others only "full"."""
+    out = {"full": list(descriptions), "action": [], "style": []}
+    try:
+        _, action, style, _ = bandai.labels_from_name(take)
+    except ValueError:
+        return out
+    if action in bandai.ACTION_PHRASES and style in bandai.STYLE_PHRASES:
+        out["action"] = [f"a person {phrase}." for phrase in bandai.ACTION_PHRASES[action]]
+        out["style"] = [f"a person moves{phrase}." for phrase in bandai.STYLE_PHRASES[style] if phrase]
     return out
 
 
 class TrainingWindows:
     """All windows of one split in memory, normalised, ready to sample batches from."""
 
-    def __init__(self, cache: MotionCache, split: str, normalizer: FeatureNormalizer,
-                 text_table: dict[str, np.ndarray] | None = None):
+    def __init__(
+        self,
+        cache: MotionCache,
+        split: str,
+        normalizer: FeatureNormalizer,
+        text_table: dict[str, np.ndarray] | None = None,
+    ):
         data = cache.load(split)
         self.names = cache.names(split)
         self.features = normalizer.normalize(data["features"]).astype(np.float32)
@@ -53,44 +87,100 @@ class TrainingWindows:
         self.valid = np.arange(self.features.shape[1])[None] < lengths[:, None]
         self.clip_index = data["clip_index"]
         self.descriptions = [cache.clips[n]["descriptions"] for n in self.names]
+        self.variants = [
+            description_variants(cache.clips[n].get("take", n), d) for n, d in zip(self.names, self.descriptions)
+        ]
+        self.normalizer = normalizer
         self.text_table = text_table
 
     def __len__(self) -> int:
         return len(self.features)
 
-    def text_features(self, rng: np.random.Generator, index: np.ndarray) -> np.ndarray:
-        """A random description of each window's take, embedded (B, text_dim)."""
-        return np.stack([self.text_table[rng.choice(self.descriptions[self.clip_index[i]])] for i in index])
+    def texts(
+        self,
+        rng: np.random.Generator,
+        index: np.ndarray,
+        masking: MaskingConfig | None = None,
+        mirrored: np.ndarray | None = None,
+    ) -> list[str]:
+        """A random description of each window's take (a variant when ``masking`` says)."""
+        out = []
+        for k, i in enumerate(index):
+            variants = self.variants[self.clip_index[i]]
+            kind = "full"
+            if masking is not None:
+                draw = rng.random()
+                if draw < masking.action_only_probability and variants["action"]:
+                    kind = "action"
+                elif draw < masking.action_only_probability + masking.style_only_probability and variants["style"]:
+                    kind = "style"
+            text = str(rng.choice(variants[kind]))
+            out.append(mirror_text(text) if mirrored is not None and mirrored[k] else text)
+        return out
 
-    def batch(self, index: np.ndarray, rng: np.random.Generator | None = None,
-              masking: MaskingConfig | None = None, sites: np.ndarray | None = None,
-              with_text: bool | np.ndarray = False) -> dict[str, torch.Tensor]:
+    def mirrored_features(self, start: int, stop: int) -> np.ndarray:
+        """Normalised features of windows ``start:stop``, mirrored."""
+        return self.normalizer.normalize(
+            mirror.mirror_features(self.normalizer.denormalize(self.features[start:stop]))
+        ).astype(np.float32)
+
+    def all_texts(self) -> list[str]:
+        """Every text ``texts`` can return (for embedding them once)."""
+        texts = {t for v in self.variants for kind in v.values() for t in kind}
+        return sorted(texts | {mirror_text(t) for t in texts})
+
+    def batch(
+        self,
+        index: np.ndarray,
+        rng: np.random.Generator | None = None,
+        masking: MaskingConfig | None = None,
+        sites: np.ndarray | None = None,
+        with_text: bool | np.ndarray = False,
+    ) -> dict[str, torch.Tensor]:
         """Tensors for windows ``index``. With ``masking`` (training) sensors and text are
         dropped at random; otherwise ``sites`` (5,) bool and ``with_text`` decide."""
         batch, frames = len(index), self.features.shape[1]
-        acc = self.acc[index].astype(np.float64)
+        acc, ori = self.acc[index].astype(np.float64), self.ori[index].astype(np.float64)
+        features, joints = self.features[index], self.joints[index]
+        mirrored = np.zeros(batch, bool)
         if masking is not None:
+            mirrored = rng.random(batch) < masking.mirror_probability
+            if mirrored.any():
+                m = mirrored
+                acc[m], ori[m] = mirror.mirror_imu(acc[m], ori[m])
+                features, joints = features.copy(), joints.copy()
+                features[m] = self.normalizer.normalize(
+                    mirror.mirror_features(self.normalizer.denormalize(features[m]))
+                ).astype(np.float32)
+                joints[m] = mirror.mirror_joints(joints[m])
             present = vanish(rng, random_sites(rng, batch, masking), frames, masking.vanish_probability)
             text_present = rng.random(batch) >= masking.text_drop
             acc = acc + rng.normal(0.0, masking.acc_noise_std, acc.shape)
         else:
             present = np.broadcast_to(np.asarray(sites, bool), (batch, frames, imu.NUM_SITES))
             text_present = np.broadcast_to(np.asarray(with_text, bool), (batch,))
-        out = {"features": torch.from_numpy(self.features[index]),
-               "valid": torch.from_numpy(self.valid[index]),
-               "imu": torch.from_numpy(imu.network_inputs(acc, self.ori[index], present)),
-               "present": torch.from_numpy(np.ascontiguousarray(present)),
-               "text_present": torch.from_numpy(np.ascontiguousarray(text_present))}
+        out = {
+            "features": torch.from_numpy(np.ascontiguousarray(features)),
+            "joints": torch.from_numpy(np.ascontiguousarray(joints, np.float32)),
+            "valid": torch.from_numpy(self.valid[index]),
+            "imu": torch.from_numpy(imu.network_inputs(acc, ori, present)),
+            "present": torch.from_numpy(np.ascontiguousarray(present)),
+            "text_present": torch.from_numpy(np.ascontiguousarray(text_present)),
+            "mirrored": torch.from_numpy(mirrored),
+        }
         if self.text_table is not None:
-            text_rng = rng if rng is not None else np.random.default_rng(0)
-            out["text"] = torch.from_numpy(self.text_features(text_rng, index).astype(np.float32))
+            texts = self.texts(rng if rng is not None else np.random.default_rng(0), index, masking, mirrored)
+            out["text"] = torch.from_numpy(np.stack([self.text_table[t] for t in texts]).astype(np.float32))
         return out
 
 
-def text_table(cache: MotionCache, encoder, name: str = "minilm") -> dict[str, np.ndarray]:
-    """Embeddings of every description in the cache, computed once and kept beside it."""
+def text_table(
+    cache: MotionCache, encoder, name: str = "minilm", texts: list[str] | None = None
+) -> dict[str, np.ndarray]:
+    """Embeddings of every description in the cache (or of ``texts``), computed once
+    and kept beside the cache."""
     path = cache.folder / f"text_{name}.npz"
-    texts = sorted({t for entry in cache.clips.values() for t in entry["descriptions"]})
+    texts = texts if texts is not None else sorted({t for entry in cache.clips.values() for t in entry["descriptions"]})
     if path.exists():
         with np.load(path, allow_pickle=False) as data:
             table = dict(zip(data["texts"].tolist(), data["embeddings"]))

@@ -17,6 +17,7 @@ Nothing here ever downloads: the MiniLM loader forces HF_HUB_OFFLINE/TRANSFORMER
 and reads local files only, and the CLIP loaders accept only an existing local file
 (never an open_clip pretrained tag), raising FileNotFoundError otherwise.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -83,16 +84,14 @@ class MiniLMTextEncoder:
 
         self.model_path = path
         self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or getattr(
-            self.model, "get_sentence_embedding_dimension")
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
         self._cache: dict[str, np.ndarray] = {}
 
     def encode(self, texts: list[str]) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if missing:
-            emb = self.model.encode(missing, convert_to_numpy=True, normalize_embeddings=True,
-                                    show_progress_bar=False)
+            emb = self.model.encode(missing, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
             for text, row in zip(missing, _l2_normalise(emb)):
                 self._cache[text] = row
         if not texts:
@@ -113,13 +112,15 @@ def _load_open_clip(checkpoint_path, model_name: str, model_config: dict | None,
     if model_config is not None:
         known = factory._MODEL_CONFIGS.get(model_name)
         if known is not None and known != model_config:
-            raise ValueError(f"model_name {model_name!r} already names a different open_clip "
-                             "config; give the custom model_config another name")
+            raise ValueError(
+                f"model_name {model_name!r} already names a different open_clip "
+                "config; give the custom model_config another name"
+            )
         factory._MODEL_CONFIGS[model_name] = dict(model_config)
     # An absolute file path is never mistaken for a pretrained tag (which would download).
     model, _, preprocess = open_clip.create_model_and_transforms(
-        model_name, pretrained=str(Path(checkpoint_path).resolve()), device=device,
-        weights_only=True)
+        model_name, pretrained=str(Path(checkpoint_path).resolve()), device=device, weights_only=True
+    )
     model.eval()
     return model, preprocess, open_clip.get_tokenizer(model_name)
 
@@ -127,10 +128,10 @@ def _load_open_clip(checkpoint_path, model_name: str, model_config: dict | None,
 class ClipTextEncoder:
     """open_clip CLIP text tower (embed_dim dims, 512 for ViT-B-32) from a local checkpoint."""
 
-    def __init__(self, checkpoint_path, model_name: str = "ViT-B-32",
-                 model_config: dict | None = None, device: str = "cpu"):
-        self.model, _, self.tokenizer = _load_open_clip(checkpoint_path, model_name,
-                                                        model_config, device)
+    def __init__(
+        self, checkpoint_path, model_name: str = "ViT-B-32", model_config: dict | None = None, device: str = "cpu"
+    ):
+        self.model, _, self.tokenizer = _load_open_clip(checkpoint_path, model_name, model_config, device)
         self.device = device
         self.dim = int(self.model.text_projection.shape[1])
 
@@ -147,10 +148,10 @@ class ClipTextEncoder:
 class ClipImageEncoder:
     """open_clip CLIP image tower (embed_dim dims, 512 for ViT-B-32) from a local checkpoint."""
 
-    def __init__(self, checkpoint_path, model_name: str = "ViT-B-32",
-                 model_config: dict | None = None, device: str = "cpu"):
-        self.model, self.preprocess, _ = _load_open_clip(checkpoint_path, model_name,
-                                                         model_config, device)
+    def __init__(
+        self, checkpoint_path, model_name: str = "ViT-B-32", model_config: dict | None = None, device: str = "cpu"
+    ):
+        self.model, self.preprocess, _ = _load_open_clip(checkpoint_path, model_name, model_config, device)
         self.device = device
         self.dim = int(self.model.visual.output_dim)
 
@@ -160,8 +161,7 @@ class ClipImageEncoder:
 
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise ValueError(f"expected (N, H, W, 3) uint8 RGB images, got {images.shape} "
-                             f"{images.dtype}")
+            raise ValueError(f"expected (N, H, W, 3) uint8 RGB images, got {images.shape} {images.dtype}")
         if len(images) == 0:
             return np.zeros((0, self.dim), np.float32)
         batch = torch.stack([self.preprocess(Image.fromarray(im, "RGB")) for im in images])
@@ -171,7 +171,7 @@ class ClipImageEncoder:
 
 
 def make_text_encoder(backend: str = "minilm", **kwargs) -> TextEncoder:
-    """"minilm" (default; kwargs: model_path, device) or "clip" (kwargs of ClipTextEncoder)."""
+    """ "minilm" (default; kwargs: model_path, device) or "clip" (kwargs of ClipTextEncoder)."""
     if backend == "minilm":
         return MiniLMTextEncoder(**kwargs)
     if backend == "clip":
@@ -180,7 +180,7 @@ def make_text_encoder(backend: str = "minilm", **kwargs) -> TextEncoder:
 
 
 def make_image_encoder(backend: str = "none", **kwargs) -> ImageEncoder | None:
-    """"clip" (kwargs of ClipImageEncoder) or "none" (None: the image token is masked)."""
+    """ "clip" (kwargs of ClipImageEncoder) or "none" (None: the image token is masked)."""
     if backend == "none":
         return None
     if backend == "clip":

@@ -1,11 +1,20 @@
-"""Ego4o's multi-modal encoder: IMU + text + image tokens -> per-part code logits.
+"""Ego4o's multi-modal encoder: IMU + text + image tokens -> each part's motion latent.
 
-Tokens: one per (4-frame chunk, IMU site) (4 frames x 9 values -> d), one text token,
-one image token, and one query per output step T'. A Transformer encoder mixes them;
-each query's state gives logits over every part's codebook. Absent inputs (sites not
-worn, sensors gone mid-window, no text, no image) are removed from attention with a
-key padding mask, so what an absent input holds cannot change the output.
+Tokens: one *fused* token per model step (the VQ-VAE's 4-frame chunk: all five sites'
+4 x 9 values and their presence flags, through a small MLP), one text token and one
+image token, with sinusoidal step positions. A Transformer encoder mixes them; the
+state of each step token gives, per body part, a continuous latent (the VQ-VAE
+encoder's normalised pre-quantisation feature, which the decoder reads) and logits
+over the part's codebook (training signal, confidence, and the captioner's codes).
+
+Absent sensors are zeros with their presence flag False (the model is trained with
+random masking); an absent text or image token is removed from attention with a key
+padding mask, so what an absent input holds cannot change the output.
+
+The loss (``encoder_loss``) sits beside the model: latent regression, label-smoothed
+code cross-entropy, and feature + velocity losses through the decoder.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,15 +31,20 @@ IMU_VALUES = 9  # acc / 30 (3) + 6-D rotation (6)
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    d_model: int = 256
+    d_model: int = 192
     layers: int = 4
     heads: int = 4
     ff: int = 512
     dropout: float = 0.1
-    chunk: int = 4            # frames per IMU token = the VQ-VAE's downsampling
-    text_dim: int = 384       # MiniLM sentence embeddings
-    image_dim: int = 512      # CLIP ViT-B/32 image embeddings
-    recon_weight: float = 1.0
+    chunk: int = 4  # frames per step token = the VQ-VAE's downsampling
+    text_dim: int = 384  # MiniLM sentence embeddings
+    image_dim: int = 512  # CLIP ViT-B/32 image embeddings
+    # Loss weights (encoder_loss).
+    latent_weight: float = 1.0
+    code_weight: float = 0.1
+    label_smoothing: float = 0.1
+    feature_weight: float = 1.0
+    velocity_weight: float = 0.5
 
 
 def sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:
@@ -41,63 +55,129 @@ def sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class FusionEncoder(nn.Module):
-    def __init__(self, num_codes: tuple[int, ...], config: EncoderConfig = EncoderConfig()):
+    def __init__(self, num_codes: tuple[int, ...], code_dim: int, config: EncoderConfig = EncoderConfig()):
         super().__init__()
-        self.config = config
+        self.config, self.code_dim = config, code_dim
         d = config.d_model
-        self.imu_embed = nn.Linear(config.chunk * IMU_VALUES, d)
-        self.site_embed = nn.Embedding(imu.NUM_SITES, d)
+        step_inputs = config.chunk * imu.NUM_SITES * (IMU_VALUES + 1)
+        self.step_embed = nn.Sequential(nn.Linear(step_inputs, d), nn.GELU(), nn.Linear(d, d))
         self.text_embed = nn.Linear(config.text_dim, d)
         self.image_embed = nn.Linear(config.image_dim, d)
-        self.kind_embed = nn.Embedding(4, d)  # imu, text, image, query
-        self.query = nn.Parameter(torch.zeros(d))
-        layer = nn.TransformerEncoderLayer(d, config.heads, config.ff, config.dropout, batch_first=True,
-                                           norm_first=True, activation="gelu")
+        self.kind_embed = nn.Embedding(3, d)  # step, text, image
+        layer = nn.TransformerEncoderLayer(
+            d, config.heads, config.ff, config.dropout, batch_first=True, norm_first=True, activation="gelu"
+        )
         self.transformer = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
-        self.heads = nn.ModuleList(nn.Linear(d, n) for n in num_codes)
+        self.latent_heads = nn.ModuleList(nn.Linear(d, code_dim) for _ in num_codes)
+        self.code_heads = nn.ModuleList(nn.Linear(d, n) for n in num_codes)
 
-    def forward(self, imu_inputs: torch.Tensor, present: torch.Tensor,
-                text: torch.Tensor | None = None, text_present: torch.Tensor | None = None,
-                image: torch.Tensor | None = None, image_present: torch.Tensor | None = None) -> list[torch.Tensor]:
+    def forward(
+        self,
+        imu_inputs: torch.Tensor,
+        present: torch.Tensor,
+        text: torch.Tensor | None = None,
+        text_present: torch.Tensor | None = None,
+        image: torch.Tensor | None = None,
+        image_present: torch.Tensor | None = None,
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """imu_inputs (B, T, 5, 9), present (B, T, 5) bool, text (B, text_dim), image
-        (B, image_dim) with their (B,) presence -> per part logits (B, T/chunk, codes)."""
+        (B, image_dim) with their (B,) presence -> per part latents (B, code_dim, T')
+        and code logits (B, T', codes), T' = T / chunk."""
         batch, frames, sites, _ = imu_inputs.shape
-        steps, chunk, d = frames // self.config.chunk, self.config.chunk, self.config.d_model
-        x = (imu_inputs * present[..., None]).view(batch, steps, chunk, sites, IMU_VALUES)
-        x = x.permute(0, 1, 3, 2, 4).reshape(batch, steps, sites, chunk * IMU_VALUES)
-        step_pos = sinusoid(torch.arange(steps, device=x.device), d)
-        imu_tokens = self.imu_embed(x) + self.site_embed.weight[None, None] + step_pos[None, :, None]
-        imu_tokens = imu_tokens.reshape(batch, steps * sites, d) + self.kind_embed.weight[0]
-        imu_missing = ~present.view(batch, steps, chunk, sites).any(dim=2).reshape(batch, steps * sites)
+        steps, d = frames // self.config.chunk, self.config.d_model
+        flags = present[..., None].to(imu_inputs.dtype)
+        step_values = torch.cat([imu_inputs * flags, flags], dim=-1).reshape(batch, steps, -1)
+        step_pos = sinusoid(torch.arange(steps, device=imu_inputs.device), d)
+        step_tokens = self.step_embed(step_values) + step_pos + self.kind_embed.weight[0]
 
-        text_token = self.text_embed(text if text is not None else imu_tokens.new_zeros(batch, self.config.text_dim))
-        image_token = self.image_embed(image if image is not None else imu_tokens.new_zeros(batch, self.config.image_dim))
-        no = torch.zeros(batch, dtype=torch.bool, device=x.device)
-        text_missing = ~(text_present if text is not None and text_present is not None else no)
-        image_missing = ~(image_present if image is not None and image_present is not None else no)
-        queries = (self.query + step_pos + self.kind_embed.weight[3]).expand(batch, steps, d)
-
-        tokens = torch.cat([imu_tokens, (text_token + self.kind_embed.weight[1])[:, None],
-                            (image_token + self.kind_embed.weight[2])[:, None], queries], dim=1)
-        missing = torch.cat([imu_missing, text_missing[:, None], image_missing[:, None],
-                             torch.zeros(batch, steps, dtype=torch.bool, device=x.device)], dim=1)
+        zeros = torch.zeros(batch, dtype=torch.bool, device=imu_inputs.device)
+        text_token = self.text_embed(text if text is not None else step_tokens.new_zeros(batch, self.config.text_dim))
+        image_token = self.image_embed(
+            image if image is not None else step_tokens.new_zeros(batch, self.config.image_dim)
+        )
+        text_missing = ~(text_present if text is not None and text_present is not None else zeros)
+        image_missing = ~(image_present if image is not None and image_present is not None else zeros)
+        tokens = torch.cat(
+            [
+                step_tokens,
+                (text_token + self.kind_embed.weight[1])[:, None],
+                (image_token + self.kind_embed.weight[2])[:, None],
+            ],
+            dim=1,
+        )
+        missing = torch.cat(
+            [
+                torch.zeros(batch, steps, dtype=torch.bool, device=imu_inputs.device),
+                text_missing[:, None],
+                image_missing[:, None],
+            ],
+            dim=1,
+        )
         # A float mask (-inf) rather than bool keeps the fused fast path and ONNX export simple.
-        attention_mask = torch.zeros(missing.shape, device=x.device).masked_fill(missing, float("-inf"))
-        hidden = self.norm(self.transformer(tokens, src_key_padding_mask=attention_mask)[:, -steps:])
-        return [head(hidden) for head in self.heads]
+        attention_mask = torch.zeros(missing.shape, device=imu_inputs.device).masked_fill(missing, float("-inf"))
+        hidden = self.norm(self.transformer(tokens, src_key_padding_mask=attention_mask)[:, :steps])
+        latents = [head(hidden).transpose(1, 2) for head in self.latent_heads]
+        logits = [head(hidden) for head in self.code_heads]
+        return latents, logits
 
 
-def code_loss(logits: list[torch.Tensor], target_ids: torch.Tensor, valid_steps: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over parts and valid steps; target_ids (B, T', parts)."""
-    total = 0.0
-    for part, part_logits in enumerate(logits):
-        ce = F.cross_entropy(part_logits.transpose(1, 2), target_ids[..., part], reduction="none")
-        total = total + (ce * valid_steps).sum() / valid_steps.sum().clamp(min=1)
-    return total / len(logits)
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` (B, T, ...) over the rows where ``mask`` (B, T) holds."""
+    mask = mask.to(values.dtype)
+    per_row = values.flatten(2).mean(-1) if values.dim() > 2 else values
+    return (per_row * mask).sum() / mask.sum().clamp(min=1)
 
 
-def sample_codes(logits: list[torch.Tensor], codebooks: list[torch.Tensor], tau: float = 1.0,
-                 hard: bool = True) -> list[torch.Tensor]:
-    """Differentiable code choice (Gumbel-softmax) -> per part latents (B, code_dim, T')."""
-    return [(F.gumbel_softmax(l, tau=tau, hard=hard) @ cb).transpose(1, 2) for l, cb in zip(logits, codebooks)]
+def encoder_loss(
+    latents: list[torch.Tensor],
+    logits: list[torch.Tensor],
+    decoded: torch.Tensor,
+    target_latents: list[torch.Tensor],
+    target_ids: torch.Tensor,
+    features: torch.Tensor,
+    valid: torch.Tensor,
+    config: EncoderConfig,
+) -> dict[str, torch.Tensor]:
+    """Losses of one batch. latents / target_latents per part (B, D, T'), logits per part
+    (B, T', codes), target_ids (B, T', parts), decoded and features (B, T, 263)
+    normalised, valid (B, T) bool."""
+    valid_steps = valid[:, :: config.chunk]
+    latent = sum(
+        masked_mean(F.mse_loss(z, t, reduction="none").transpose(1, 2), valid_steps)
+        for z, t in zip(latents, target_latents)
+    ) / len(latents)
+    code = sum(
+        masked_mean(
+            F.cross_entropy(
+                part_logits.transpose(1, 2),
+                target_ids[..., p],
+                reduction="none",
+                label_smoothing=config.label_smoothing,
+            ),
+            valid_steps,
+        )
+        for p, part_logits in enumerate(logits)
+    ) / len(logits)
+    feature = masked_mean(F.smooth_l1_loss(decoded, features, reduction="none"), valid)
+    velocity = masked_mean(
+        F.smooth_l1_loss(decoded.diff(dim=1), features.diff(dim=1), reduction="none"), valid[:, 1:] & valid[:, :-1]
+    )
+    with torch.no_grad():
+        accuracy = torch.stack(
+            [(part_logits.argmax(-1) == target_ids[..., p]).float().mean() for p, part_logits in enumerate(logits)]
+        ).mean()
+    loss = (
+        config.latent_weight * latent
+        + config.code_weight * code
+        + config.feature_weight * feature
+        + config.velocity_weight * velocity
+    )
+    return {
+        "loss": loss,
+        "latent": latent.detach(),
+        "code_ce": code.detach(),
+        "feature": feature.detach(),
+        "velocity": velocity.detach(),
+        "code_accuracy": accuracy,
+    }

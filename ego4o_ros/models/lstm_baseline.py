@@ -5,6 +5,7 @@ flags) and the same output representation (normalised 263-dim HumanML3D features
 the two are compared on equal terms. IMUPoser uses hidden 512 at 25 fps; the size is
 config here so both models get the same CPU budget.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,8 +31,9 @@ class LstmBaseline(nn.Module):
         self.config = config
         inputs = imu.NUM_SITES * (IMU_VALUES + 1)
         self.inp = nn.Sequential(nn.Linear(inputs, config.hidden), nn.ReLU())
-        self.lstm = nn.LSTM(config.hidden, config.hidden, config.layers, batch_first=True,
-                            bidirectional=True, dropout=config.dropout)
+        self.lstm = nn.LSTM(
+            config.hidden, config.hidden, config.layers, batch_first=True, bidirectional=True, dropout=config.dropout
+        )
         self.out = nn.Linear(2 * config.hidden, body.FEATURE_DIM)
 
     def forward(self, imu_inputs: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
@@ -41,6 +43,14 @@ class LstmBaseline(nn.Module):
         return self.out(hidden)
 
 
-def feature_loss(predicted: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    mask = valid[..., None].to(predicted)
-    return (F.smooth_l1_loss(predicted, target, reduction="none") * mask).sum() / (mask.sum() * predicted.shape[-1])
+def feature_loss(
+    predicted: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, velocity_weight: float = 0.5
+) -> dict[str, torch.Tensor]:
+    """The same feature + velocity terms as the Ego4o encoder's loss (a fair comparison)."""
+    from .fusion_encoder import masked_mean
+
+    feature = masked_mean(F.smooth_l1_loss(predicted, target, reduction="none"), valid)
+    velocity = masked_mean(
+        F.smooth_l1_loss(predicted.diff(dim=1), target.diff(dim=1), reduction="none"), valid[:, 1:] & valid[:, :-1]
+    )
+    return {"loss": feature + velocity_weight * velocity, "feature": feature.detach(), "velocity": velocity.detach()}

@@ -1,50 +1,101 @@
-"""Running a window model on streams: ``forward_offline`` on whole sequences and a
-stateful ``reset()`` / ``step()`` online face (as TransPose does).
+"""Running a window model on streams, with the two faces TransPose has:
+``forward_offline`` on whole sequences and a stateful ``reset()`` / ``step()`` online face.
 
 Online, a sliding window of the last ``window`` frames is kept in pre-allocated ring
 buffers; each ``step`` with one new IMU frame runs the model on the window and emits
 the pose of the frame ``lookahead`` frames back (0 = causal). Before a full window has
-arrived the window is filled by holding the first frame.
+arrived the window is filled by holding the first frame. The frame reported was also
+predicted by the previous ``ensemble - 1`` windows (with less look-ahead); the report
+is their weighted mean (temporal ensembling, as in action chunking): smoother output
+at no extra latency or model cost. ``forward_online`` is the
+same computation for a whole recorded sequence, batched (the evaluation uses it; a
+test holds it equal to a loop of ``step``).
+
+Offline, windows overlap by half and are blended (triangular weights, so a frame
+leans on the window where it sits most central); the root is integrated once over
+the blended sequence, so there are no resets at window borders.
 """
+
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..core import imu
-from ..core.features import FeatureNormalizer, RootIntegrator
-from .capture import WindowPredictor
+from ..core.features import FeatureNormalizer, RootIntegrator, joints_from_features
+
+
+@dataclass
+class OfflineResult:
+    features: np.ndarray  # (T, 263) denormalised, windows blended
+    windows: np.ndarray  # (N, W, 263) each window's own features, before blending
+    starts: np.ndarray  # (N,) first frame of each window
+    codes: np.ndarray | None  # (N, T', parts) code ids (Ego4o only)
 
 
 @dataclass
 class PoseOutput:
-    frame: int              # index (in steps since reset) of the frame this pose describes
-    features: np.ndarray    # (263,) denormalised HumanML3D features of that frame
-    joints: np.ndarray      # (22, 3) metres, in the stream's frame (integrated root)
+    frame: int  # index (in steps since reset) of the frame this pose describes
+    features: np.ndarray  # (263,) denormalised HumanML3D features of that frame
+    joints: np.ndarray  # (22, 3) metres, in the stream's frame (integrated root)
     codes: np.ndarray | None  # (6,) code ids of the chunk holding the frame (Ego4o only)
-    confidence: np.ndarray | None = None  # (6,) softmax probability of those codes
+    confidence: np.ndarray | None = None  # (6,) probability of those codes
+
+
+def sliding_index(num_frames: int, window: int, ends: np.ndarray) -> np.ndarray:
+    """(N, window) frame indices of windows ending at ``ends``, the first frame held."""
+    return np.clip(np.asarray(ends)[:, None] - window + 1 + np.arange(window), 0, num_frames - 1)
+
+
+def offline_starts(num_frames: int, window: int, stride: int) -> np.ndarray:
+    """Window starts covering ``num_frames`` (>= window): every ``stride``, the last flush with the end."""
+    starts = list(range(0, num_frames - window + 1, stride))
+    if starts[-1] + window < num_frames:
+        starts.append(num_frames - window)
+    return np.array(starts)
+
+
+def blend_weights(window: int) -> np.ndarray:
+    """Triangular per-row weights: highest mid-window, small but positive at the edges."""
+    rows = np.arange(window)
+    return np.minimum(rows + 1, window - rows).astype(np.float64)
 
 
 class StreamingCapture:
-    def __init__(self, predictor: WindowPredictor, normalizer: FeatureNormalizer, window: int = 64,
-                 lookahead: int = 0):
+    def __init__(
+        self, predictor, normalizer: FeatureNormalizer, window: int = 64, lookahead: int = 0, ensemble: int = 6
+    ):
         if not 0 <= lookahead < window:
             raise ValueError(f"lookahead must be within 0..{window - 1}, got {lookahead}")
+        if ensemble < 1:
+            raise ValueError(f"ensemble must be >= 1, got {ensemble}")
         self.predictor, self.normalizer = predictor, normalizer
         self.window, self.lookahead = window, lookahead
+        # A window ending j frames earlier holds the reported frame j rows later: at most lookahead + 1.
+        self.ensemble = min(ensemble, lookahead + 1)
+        self.ensemble_weights = np.arange(self.ensemble, 0, -1, dtype=np.float64)  # more look-ahead, more weight
         self._acc = np.zeros((window, imu.NUM_SITES, 3))
         self._ori = np.broadcast_to(np.eye(3), (window, imu.NUM_SITES, 3, 3)).copy()
         self._present = np.zeros((window, imu.NUM_SITES), dtype=bool)
         self._order = np.arange(window)
         self.reset()
 
+    @property
+    def row(self) -> int:
+        """The window row an online step reports (``lookahead`` rows before the newest)."""
+        return self.window - 1 - self.lookahead
+
     def reset(self) -> None:
         self._count = 0
         self._root = RootIntegrator()
+        self._recent: collections.deque = collections.deque(maxlen=self.ensemble)  # rows row.. of recent windows
 
-    def step(self, acc: np.ndarray, ori: np.ndarray, present: np.ndarray,
-             text: np.ndarray | None = None) -> PoseOutput | None:
+    # ------------------------------------------------------------------ online
+    def step(
+        self, acc: np.ndarray, ori: np.ndarray, present: np.ndarray, text: np.ndarray | None = None
+    ) -> PoseOutput | None:
         """One IMU frame (5, 3) m/s^2, (5, 3, 3), (5,) bool -> the pose ``lookahead``
         frames back, or None until that frame exists."""
         slot = self._count % self.window
@@ -58,13 +109,12 @@ class StreamingCapture:
         # Oldest-to-newest order of the ring, newest last.
         order = (self._order + self._count) % self.window if self._count >= self.window else self._warmup_order()
         inputs = imu.network_inputs(self._acc[order][None], self._ori[order][None], self._present[order][None])
-        features, ids = self.predictor.predict(inputs, self._present[order][None], *self._text_args(text))
-        row = self.window - 1 - self.lookahead
-        values = self.normalizer.denormalize(features[0, row])
-        chunk = row * (ids.shape[1] if ids is not None else 1) // self.window
-        codes = None if ids is None else ids[0, chunk]
-        last = getattr(self.predictor, "last_confidence", None)  # the ONNX face has none
-        confidence = None if ids is None or last is None else last[0, chunk]
+        features, ids = self.predictor.predict(inputs, self._present[order][None], *self._text_args(text, 1))
+        self._recent.append(self.normalizer.denormalize(features[0, self.row : self.row + self.ensemble]))
+        rows = [window[j] for j, window in enumerate(reversed(self._recent))]
+        weights = self.ensemble_weights[: len(rows)]
+        values = np.tensordot(weights / weights.sum(), np.stack(rows), axes=1)
+        codes, confidence = self._codes_at(ids, 0)
         return PoseOutput(described, values, self._root.step(values), codes, confidence)
 
     def _warmup_order(self) -> np.ndarray:
@@ -72,32 +122,86 @@ class StreamingCapture:
         newest = self._count - 1
         return np.clip(np.arange(newest - self.window + 1, newest + 1), 0, None)
 
+    def _codes_at(self, ids, index):
+        if ids is None:
+            return None, None
+        chunk = self.row * ids.shape[1] // self.window
+        last = getattr(self.predictor, "last_confidence", None)
+        return ids[index, chunk], None if last is None else last[index, chunk]
+
     @staticmethod
-    def _text_args(text):
+    def _text_args(text, count: int):
         if text is None:
             return None, None
-        return np.asarray(text, np.float32)[None], np.array([True])
+        return np.repeat(np.asarray(text, np.float32)[None], count, 0), np.ones(count, bool)
 
-    def forward_offline(self, acc: np.ndarray, ori: np.ndarray, present: np.ndarray,
-                        text: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Whole sequence (T, 5, ...) -> features (T, 263) and joints (T, 22, 3), from
-        consecutive windows (the last one flush with the end), in one batch."""
+    def forward_online(
+        self, acc: np.ndarray, ori: np.ndarray, present: np.ndarray, text: np.ndarray | None = None, batch: int = 256
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What ``reset()`` then ``step()`` on every frame of a sequence (T, 5, ...) gives,
+        computed in batches: features (T - lookahead, 263), joints (T - lookahead, 22, 3)
+        with the root integrated as ``step`` does, and each reported pose in the frame of
+        the window that produced it (T - lookahead, 22, 3; what evaluation scores)."""
         frames = len(acc)
-        if frames < self.window:
+        ends = np.arange(self.lookahead, frames)
+        if not len(ends):
+            return np.zeros((0, len(self.normalizer.mean))), np.zeros((0, 22, 3)), np.zeros((0, 22, 3))
+        heads, tails = [], []  # rows before the reported one; the reported row and the ensemble's
+        for start in range(0, len(ends), batch):
+            index = sliding_index(frames, self.window, ends[start : start + batch])
+            inputs = imu.network_inputs(acc[index], ori[index], present[index])
+            normalised, _ = self.predictor.predict(inputs, present[index], *self._text_args(text, len(index)))
+            values = self.normalizer.denormalize(normalised[:, : self.row + self.ensemble])
+            heads.append(values[:, : self.row])
+            tails.append(values[:, self.row :])
+        tail = np.concatenate(tails)  # (N, ensemble, 263)
+        total = np.zeros(tail.shape[::2])
+        weight = np.zeros((len(tail), 1))
+        for j, w in enumerate(self.ensemble_weights):  # window i - j holds frame i at its row + j
+            total[j:] += w * tail[: len(tail) - j, j]
+            weight[j:] += w
+        features = total / weight
+        root = RootIntegrator()
+        stream = np.stack([root.step(row) for row in features])
+        # Each reported pose in its window's frame: that window's rows up to it, the ensembled row last.
+        window_joints = joints_from_features(np.concatenate([np.concatenate(heads), features[:, None]], axis=1))[:, -1]
+        return features, stream, window_joints
+
+    # ------------------------------------------------------------------ offline
+    def forward_offline(
+        self,
+        acc: np.ndarray,
+        ori: np.ndarray,
+        present: np.ndarray,
+        text: np.ndarray | None = None,
+        stride: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Whole sequence (T, 5, ...) -> features (T, 263) and joints (T, 22, 3): windows
+        every ``stride`` frames (default half a window) blended, root integrated once."""
+        features = self.offline(acc, ori, present, text, stride).features
+        return features, joints_from_features(features)
+
+    def offline(self, acc, ori, present, text=None, stride: int | None = None) -> OfflineResult:
+        """Blended features, and each window's own features and codes."""
+        frames = len(acc)
+        if frames < self.window:  # hold the last frame to fill one window
             pad = self.window - frames
             acc, ori, present = (np.concatenate([x, np.repeat(x[-1:], pad, 0)]) for x in (acc, ori, present))
-        starts = list(range(0, len(acc) - self.window + 1, self.window))
-        if starts[-1] + self.window < len(acc):
-            starts.append(len(acc) - self.window)
-        index = np.array(starts)[:, None] + np.arange(self.window)
+        starts = offline_starts(len(acc), self.window, stride or self.window // 2)
+        index = starts[:, None] + np.arange(self.window)
         inputs = imu.network_inputs(acc[index], ori[index], present[index])
-        text_args = (None, None) if text is None else (np.repeat(np.asarray(text, np.float32)[None], len(starts), 0),
-                                                       np.ones(len(starts), bool))
-        normalised, _ = self.predictor.predict(inputs, present[index], *text_args)
-        values = self.normalizer.denormalize(normalised)
-        features = np.empty((len(acc), values.shape[-1]))
-        for start, window_values in zip(starts, values):
-            features[start:start + self.window] = window_values
-        features = features[:frames]
-        root = RootIntegrator()
-        return features, np.stack([root.step(row) for row in features])
+        normalised, ids = self.predictor.predict(inputs, present[index], *self._text_args(text, len(starts)))
+        windows = self.normalizer.denormalize(normalised)
+        return OfflineResult(blend_windows(windows, starts, len(acc))[:frames], windows, starts, ids)
+
+
+def blend_windows(values: np.ndarray, starts: np.ndarray, num_frames: int) -> np.ndarray:
+    """Per-window rows (N, W, D) starting at ``starts`` -> one blended sequence (T, D)."""
+    window = values.shape[1]
+    weights = blend_weights(window)
+    total = np.zeros((num_frames, values.shape[-1]))
+    weight = np.zeros((num_frames, 1))
+    for start, rows in zip(starts, values):
+        total[start : start + window] += rows * weights[:, None]
+        weight[start : start + window] += weights[:, None]
+    return total / np.maximum(weight, 1e-12)

@@ -1,4 +1,5 @@
 """Export a window model to ONNX and run it with onnxruntime (the online fast path)."""
+
 from __future__ import annotations
 
 import tempfile
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .capture import Ego4oModel
+from .ego4o import Ego4oModel
 
 
 class _Ego4oWindow(torch.nn.Module):
@@ -20,38 +21,50 @@ class _Ego4oWindow(torch.nn.Module):
         self.model = model
 
     def forward(self, imu_inputs, present, text, text_present):
-        ids, confidence = self.model.encode_codes(imu_inputs, present, text, text_present)
-        return self.model.vqvae.decode(ids), ids, confidence
+        return self.model(imu_inputs, present, text, text_present)
 
 
 def export_ego4o(model: Ego4oModel, path: str | Path, window: int = 64, opset: int = 17) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text_dim = model.encoder.config.text_dim
-    example = (torch.zeros(1, window, 5, 9), torch.ones(1, window, 5, dtype=torch.bool),
-               torch.zeros(1, text_dim), torch.zeros(1, dtype=torch.bool))
-    torch.onnx.export(_Ego4oWindow(model).eval(), example, str(path), opset_version=opset, dynamo=False,
-                      input_names=["imu", "present", "text", "text_present"],
-                      output_names=["features", "codes", "confidence"],
-                      dynamic_axes={name: {0: "batch"} for name in ("imu", "present", "text", "text_present",
-                                                                    "features", "codes", "confidence")})
+    text_dim = model.encoder_config.text_dim
+    example = (
+        torch.zeros(1, window, 5, 9),
+        torch.ones(1, window, 5, dtype=torch.bool),
+        torch.zeros(1, text_dim),
+        torch.zeros(1, dtype=torch.bool),
+    )
+    torch.onnx.export(
+        _Ego4oWindow(model).eval(),
+        example,
+        str(path),
+        opset_version=opset,
+        dynamo=False,
+        input_names=["imu", "present", "text", "text_present"],
+        output_names=["features", "codes", "confidence"],
+        dynamic_axes={
+            name: {0: "batch"} for name in ("imu", "present", "text", "text_present", "features", "codes", "confidence")
+        },
+    )
     return path
 
 
 class OnnxEgo4o:
     """onnxruntime session with the ``WindowPredictor.predict`` signature."""
+
     name, uses_text = "ego4o_onnx", True
 
     @classmethod
-    def from_model(cls, model: Ego4oModel, window: int, threads: int = 1) -> "OnnxEgo4o":
+    def from_model(cls, model: Ego4oModel, window: int, threads: int = 1) -> OnnxEgo4o:
         """Export to a temporary file and load it (about half a second), so the ONNX
         face can never be stale against the weights it was made from."""
         with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
-            warnings.simplefilter("ignore")   # the tracer's notes on shape checks, expected here
+            warnings.simplefilter("ignore")  # the tracer's notes on shape checks, expected here
             return cls(export_ego4o(model, Path(folder) / "ego4o.onnx", window=window), threads)
 
     def __init__(self, path: str | Path, threads: int = 1):
         import onnxruntime
+
         if not Path(path).exists():
             raise FileNotFoundError(f"ONNX model missing: {path}")
         options = onnxruntime.SessionOptions()
@@ -64,7 +77,13 @@ class OnnxEgo4o:
         batch = len(imu_inputs)
         if text is None:
             text, text_present = np.zeros((batch, self.text_dim), np.float32), np.zeros(batch, bool)
-        features, ids, self.last_confidence = self.session.run(None, {
-            "imu": np.asarray(imu_inputs, np.float32), "present": np.asarray(present, bool),
-            "text": np.asarray(text, np.float32), "text_present": np.asarray(text_present, bool)})
+        features, ids, self.last_confidence = self.session.run(
+            None,
+            {
+                "imu": np.asarray(imu_inputs, np.float32),
+                "present": np.asarray(present, bool),
+                "text": np.asarray(text, np.float32),
+                "text_present": np.asarray(text_present, bool),
+            },
+        )
         return features, ids

@@ -5,6 +5,7 @@ reads its own dims, is encoded to (B, code_dim, T/4), normalised and quantised w
 its own codebook; the decoder reads the six quantised maps together and returns the
 whole 263-dim sequence.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,12 +24,19 @@ PART_DIMS = tuple(len(body.PART_FEATURE_INDICES[p]) for p in body.PART_NAMES)
 @dataclass(frozen=True)
 class VqvaeConfig:
     width: int = 128
-    depth: int = 2              # residual blocks per resolution
+    depth: int = 2  # residual blocks per resolution
     code_dim: int = 64
-    num_codes: int = 128        # per part
-    downsamples: int = 2        # T' = T / 4
+    num_codes: int = 128  # per part
+    downsamples: int = 2  # T' = T / 4
     commitment: float = 0.02
     velocity_weight: float = 0.5
+
+
+def part_decoder(config: VqvaeConfig) -> nn.Sequential:
+    """The shared decoder: six part latents concatenated (B, 6 * code_dim, T') -> (B, 263, T)."""
+    return conv_decoder(
+        len(PART_DIMS) * config.code_dim, config.width, body.FEATURE_DIM, config.downsamples, config.depth
+    )
 
 
 class PartVQVAE(nn.Module):
@@ -37,15 +45,15 @@ class PartVQVAE(nn.Module):
         self.config = config
         for name in body.PART_NAMES:
             self.register_buffer(f"dims_{name}", torch.as_tensor(body.PART_FEATURE_INDICES[name]), persistent=False)
-        self.encoders = nn.ModuleList(conv_encoder(d, config.width, config.code_dim, config.downsamples, config.depth)
-                                      for d in PART_DIMS)
+        self.encoders = nn.ModuleList(
+            conv_encoder(d, config.width, config.code_dim, config.downsamples, config.depth) for d in PART_DIMS
+        )
         self.quantizers = nn.ModuleList(EmaQuantizer(config.num_codes, config.code_dim) for _ in PART_DIMS)
-        self.decoder = conv_decoder(len(PART_DIMS) * config.code_dim, config.width, body.FEATURE_DIM,
-                                    config.downsamples, config.depth)
+        self.decoder = part_decoder(config)
 
     @property
     def downsample_factor(self) -> int:
-        return 2 ** self.config.downsamples
+        return 2**self.config.downsamples
 
     def encode_parts(self, features: torch.Tensor) -> list[torch.Tensor]:
         """(B, T, 263) -> per part continuous latents (B, code_dim, T')."""
@@ -79,9 +87,15 @@ class PartVQVAE(nn.Module):
             commitment = commitment + part_commitment
         recon = self.decode_latents(quantized)
         mask = torch.ones_like(features[..., :1]) if valid is None else valid[..., None].to(features)
-        recon_loss = (F.smooth_l1_loss(recon, features, reduction="none") * mask).sum() / (mask.sum() * features.shape[-1])
-        velocity_loss = (F.smooth_l1_loss(recon.diff(dim=1), features.diff(dim=1), reduction="none")
-                         * mask[:, 1:]).sum() / (mask[:, 1:].sum() * features.shape[-1])
+        recon_loss = (F.smooth_l1_loss(recon, features, reduction="none") * mask).sum() / (
+            mask.sum() * features.shape[-1]
+        )
+        velocity_loss = (
+            F.smooth_l1_loss(recon.diff(dim=1), features.diff(dim=1), reduction="none") * mask[:, 1:]
+        ).sum() / (mask[:, 1:].sum() * features.shape[-1])
         loss = recon_loss + self.config.velocity_weight * velocity_loss + self.config.commitment * commitment
-        return recon, torch.stack(ids, dim=-1), {"loss": loss, "recon": recon_loss, "velocity": velocity_loss,
-                                                  "commitment": commitment}
+        return (
+            recon,
+            torch.stack(ids, dim=-1),
+            {"loss": loss, "recon": recon_loss, "velocity": velocity_loss, "commitment": commitment},
+        )

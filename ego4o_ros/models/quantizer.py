@@ -1,4 +1,5 @@
 """Vector quantiser with an EMA codebook and dead-code reset (VQ-VAE-2 / T2M-GPT style)."""
+
 from __future__ import annotations
 
 import torch
@@ -11,8 +12,7 @@ class EmaQuantizer(nn.Module):
     the features assigned to each code, and codes that fall out of use are re-seeded
     from the current batch."""
 
-    def __init__(self, num_codes: int, code_dim: int, decay: float = 0.99,
-                 dead_code_threshold: float = 1.0):
+    def __init__(self, num_codes: int, code_dim: int, decay: float = 0.99, dead_code_threshold: float = 1.0):
         super().__init__()
         self.num_codes, self.code_dim = num_codes, code_dim
         self.decay, self.dead_code_threshold = decay, dead_code_threshold
@@ -23,8 +23,7 @@ class EmaQuantizer(nn.Module):
     def indices(self, z: torch.Tensor) -> torch.Tensor:
         """(B, D, T) -> code ids (B, T)."""
         flat = z.permute(0, 2, 1).reshape(-1, self.code_dim)
-        distance = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t()
-                    + self.codebook.pow(2).sum(1)[None])
+        distance = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t() + self.codebook.pow(2).sum(1)[None]
         return distance.argmin(1).view(z.shape[0], z.shape[2])
 
     def lookup(self, ids: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ chosen codes, and one yaw per window (the decoded motion faces +Z at its first f
 the IMU window is in its sensor-heading frame) are optimised with L-BFGS on a
 SmoothL1 loss between unit directions, plus a pull towards the starting latents.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,11 +17,16 @@ import torch
 import torch.nn.functional as F
 
 from ..core.features import FeatureNormalizer
-from .capture import Ego4oModel
+from .ego4o import Ego4oModel
 
 # site -> (segment start joint, end joint, T-pose direction of the segment)
-SITE_SEGMENTS = ((18, 20, (1.0, 0.0, 0.0)), (19, 21, (-1.0, 0.0, 0.0)), (1, 4, (0.0, -1.0, 0.0)),
-                 (2, 5, (0.0, -1.0, 0.0)), (12, 15, (0.0, 1.0, 0.0)))
+SITE_SEGMENTS = (
+    (18, 20, (1.0, 0.0, 0.0)),
+    (19, 21, (-1.0, 0.0, 0.0)),
+    (1, 4, (0.0, -1.0, 0.0)),
+    (2, 5, (0.0, -1.0, 0.0)),
+    (12, 15, (0.0, 1.0, 0.0)),
+)
 
 
 @dataclass(frozen=True)
@@ -76,11 +82,9 @@ class TestTimeOptimizer:
         imu_inputs = torch.as_tensor(imu_inputs, dtype=torch.float32)
         present = torch.as_tensor(present, dtype=torch.bool)
         with torch.no_grad():
-            logits = self.model.encoder(imu_inputs, present, text, text_present)
-            ids = torch.stack([part.argmax(-1) for part in logits], dim=-1)
-            start = [q.lookup(ids[..., i]) for i, q in enumerate(self.model.vqvae.quantizers)]
+            start, _ = self.model.encoder(imu_inputs, present, text, text_present)
             target = sensor_directions(imu_inputs)
-            initial = self.limb_directions(self.model.vqvae.decode_latents(start))
+            initial = self.limb_directions(self.model.decode(start))
             # Yaw that best turns the decoded horizontal directions onto the sensors'.
             weight = present[..., None].float()
             cross = (initial[..., 2] * target[..., 0] - initial[..., 0] * target[..., 2])[..., None] * weight
@@ -88,13 +92,13 @@ class TestTimeOptimizer:
             yaw0 = torch.atan2(cross.sum((1, 2, 3)), dot.sum((1, 2, 3)))
         latents = [z.contiguous().clone().requires_grad_(True) for z in start]
         yaw = yaw0.clone().requires_grad_(True)
-        optimizer = torch.optim.LBFGS(latents + [yaw], lr=self.config.lr, max_iter=self.config.iterations,
-                                      line_search_fn="strong_wolfe")
+        optimizer = torch.optim.LBFGS(
+            latents + [yaw], lr=self.config.lr, max_iter=self.config.iterations, line_search_fn="strong_wolfe"
+        )
         mask = present.float()
 
         def objective():
-            directions = yaw_rotate(self.limb_directions(self.model.vqvae.decode_latents(latents)),
-                                    yaw[:, None, None])
+            directions = yaw_rotate(self.limb_directions(self.model.decode(latents)), yaw[:, None, None])
             error = F.smooth_l1_loss(directions, target, reduction="none", beta=0.1).sum(-1)
             loss = (error * mask).sum() / mask.sum().clamp(min=1)
             return loss + self.config.latent_weight * sum(F.mse_loss(z, s) for z, s in zip(latents, start))
@@ -107,4 +111,4 @@ class TestTimeOptimizer:
 
         optimizer.step(closure)
         with torch.no_grad():
-            return self.model.vqvae.decode_latents(latents), float(objective())
+            return self.model.decode(latents), float(objective())

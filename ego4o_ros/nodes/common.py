@@ -1,4 +1,5 @@
 """Small helpers shared by the nodes: time, QoS, parameters, pose messages, the main loop."""
+
 from __future__ import annotations
 
 import importlib
@@ -25,19 +26,80 @@ def to_stamp(seconds: float) -> Time:
 
 
 def sensor_qos(depth: int = 200) -> QoSProfile:
-    """Best effort and deep: wearables at 100-200 Hz and Python pauses (REFERENCE.md 5)."""
-    return QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE,
-                      history=HistoryPolicy.KEEP_LAST, depth=depth)
+    """Best effort and deep: wearables at 100-200 Hz and Python pauses (ROS 2 sensor QoS convention)."""
+    return QoSProfile(
+        reliability=ReliabilityPolicy.BEST_EFFORT,
+        durability=DurabilityPolicy.VOLATILE,
+        history=HistoryPolicy.KEEP_LAST,
+        depth=depth,
+    )
 
 
 def reliable_qos(depth: int = 10) -> QoSProfile:
-    return QoSProfile(reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,
-                      history=HistoryPolicy.KEEP_LAST, depth=depth)
+    return QoSProfile(
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.VOLATILE,
+        history=HistoryPolicy.KEEP_LAST,
+        depth=depth,
+    )
 
 
-def declare(node, name: str, default, description: str):
-    """Declare a parameter with a description (``ros2 param describe``) and return its value."""
-    return node.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+class ParameterError(ValueError):
+    """A parameter value the node cannot use: one line, naming node, parameter and what is allowed."""
+
+
+def declare(node, name: str, default, description: str, *, min=None, max=None, choices=None, nonempty: bool = False):
+    """Declare a parameter with a description (``ros2 param describe``) and return its value.
+    ``min``/``max`` (numbers: put in the descriptor's range), ``choices`` and ``nonempty``
+    are checked here; a wrong type or value raises one-line :class:`ParameterError`."""
+    descriptor = ParameterDescriptor(description=description)
+    if choices:
+        descriptor.additional_constraints = f"one of {list(choices)}"
+    elif min is not None or max is not None:
+        descriptor.additional_constraints = f"range [{min}, {max}]"
+    try:
+        value = node.declare_parameter(name, default, descriptor).value
+    except Exception as error:  # rclpy's type errors run to many lines
+        given = _override_text(node, name)
+        raise ParameterError(
+            f"{node.get_name()}: parameter {name}{given} is not a {type(default).__name__} "
+            f"({description}): {str(error).splitlines()[0][:160]}"
+        ) from None
+    if isinstance(default, (list, tuple)) and value is None:
+        value = []
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    problem = None
+    if nonempty and not value:
+        problem = "must not be empty"
+    elif choices is not None and value not in choices:
+        problem = f"must be one of {list(choices)}"
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value != value or (min is not None and value < min) or (max is not None and value > max):
+            problem = f"must be within [{min}, {max}]"
+    if problem:
+        raise ParameterError(f"{node.get_name()}: parameter {name} = {value!r} {problem} ({description})")
+    return value
+
+
+def _override_text(node, name: str) -> str:
+    override = getattr(node, "_parameter_overrides", {}).get(name)
+    return "" if override is None else f" = {override.value!r}"
+
+
+def warn_unknown_parameters(node) -> list[str]:
+    """Parameters given to the node (YAML, -p) that it does not have: a misspelling is
+    otherwise silently ignored. Warns once per name, with the closest known name."""
+    import difflib
+
+    declared = set(node._parameters) if hasattr(node, "_parameters") else set()
+    unknown = sorted(set(getattr(node, "_parameter_overrides", {})) - declared - {"use_sim_time"})
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(declared), n=1)
+        node.get_logger().warn(
+            f"unknown parameter {name!r} ignored" + (f" (did you mean {close[0]!r}?)" if close else "")
+        )
+    return unknown
 
 
 def points(positions: np.ndarray) -> list[Point]:
@@ -54,7 +116,8 @@ def pose_array(header: Header, positions: np.ndarray, orientations_xyzw: np.ndar
             pose.orientation.w = 1.0
         else:
             pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = map(
-                float, orientations_xyzw[i])
+                float, orientations_xyzw[i]
+            )
         msg.poses.append(pose)
     return msg
 
@@ -72,6 +135,7 @@ def make_executor():
         from rclpy.experimental import EventsExecutor
     except ImportError:
         from rclpy.executors import SingleThreadedExecutor
+
         return SingleThreadedExecutor()
     return EventsExecutor()
 
@@ -98,8 +162,38 @@ def spin_until_shutdown(node, until=None) -> int:
     return 0
 
 
+def run_node(node_class, args=None, until=None) -> int:
+    """A node's ``main``: bad parameters or files end it with one line on stderr (exit 2),
+    not a traceback."""
+    import sys
+
+    try:
+        rclpy.init(args=args)  # a broken --params-file fails here
+    except Exception as error:
+        print(
+            f"{node_class.__name__}: cannot start: {str(error).strip().splitlines()[0][:200]}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
+    try:
+        node = node_class()
+    except (ValueError, FileNotFoundError) as error:
+        print(
+            f"{node_class.__name__}: {str(error).splitlines()[0] if str(error) else type(error).__name__}",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            rclpy.try_shutdown()
+        except Exception:  # the half-built node's handles: nothing left to save
+            pass
+        return 2
+    return spin_until_shutdown(node, None if until is None else (lambda: until(node)))
+
+
 def message_class(msgtype: str):
-    """"sensor_msgs/msg/Imu" -> the Python class (ImportError when not installed)."""
+    """ "sensor_msgs/msg/Imu" -> the Python class (ImportError when not installed)."""
     package, kind, name = msgtype.split("/")
     return getattr(importlib.import_module(f"{package}.{kind}"), name)
 
@@ -110,6 +204,7 @@ def newly_published_topics(node, wanted: set[str], seen: set[str]):
     Subscribing only once a publisher exists lets a raw subscriber match its QoS (a
     reliable subscription to a best-effort publisher receives nothing)."""
     from rclpy.qos import ReliabilityPolicy
+
     for topic, types in node.get_topic_names_and_types():
         if topic in seen or topic not in wanted or not types:
             continue

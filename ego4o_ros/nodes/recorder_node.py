@@ -5,22 +5,43 @@ message definition (custom ones from ``msg/``), picks up topics that appear late
 and writes through ``core/bag.BagWriter``, which flushes about once a second so a
 killed recorder loses at most about that much.
 """
+
 from __future__ import annotations
 
 import sys
 import time
 from pathlib import Path
 
-import rclpy
 from rclpy.node import Node
 
 from ..core.bag import BagWriter, TopicSpec
 from ..graph import share_file
-from .common import declare, newly_published_topics, reliable_qos, sensor_qos, spin_until_shutdown
+from .common import (
+    declare,
+    newly_published_topics,
+    reliable_qos,
+    run_node,
+    sensor_qos,
+    warn_unknown_parameters,
+)
 
-DEFAULT_TOPICS = ["imu/left_wrist", "imu/right_wrist", "imu/left_pocket", "imu/right_pocket", "imu/head",
-                  "joint_states", "joint_poses", "smpl_pose", "skeleton_markers", "description",
-                  "description_stamped", "ground_truth/joint_poses", "/diagnostics"]
+DEFAULT_TOPICS = [
+    "imu/left_wrist",
+    "imu/right_wrist",
+    "imu/left_pocket",
+    "imu/right_pocket",
+    "imu/head",
+    "joint_states",
+    "joint_poses",
+    "smpl_pose",
+    "skeleton_markers",
+    "description",
+    "description_stamped",
+    "ground_truth/joint_poses",
+    "/diagnostics",
+    "robot/joint_states",
+    "robot/root_pose",
+]  # the retarget node's, when it runs
 
 
 def custom_message_definitions() -> dict[str, str]:
@@ -36,15 +57,23 @@ class RecorderNode(Node):
     def __init__(self, **kwargs):
         super().__init__("recorder", **kwargs)
         output = declare(self, "output", "", "bag directory to create ('' = bags/ego4o_<date>_<time>)")
-        self.wanted = {self.resolve_topic_name(t) for t in declare(self, "topics", DEFAULT_TOPICS,
-                                                                    "topics to record (relative names resolve)")}
-        flush = declare(self, "flush_period", 1.0, "s between flushes to disk (the most a kill can lose)")
+        self.wanted = {
+            self.resolve_topic_name(t)
+            for t in declare(self, "topics", DEFAULT_TOPICS, "topics to record (relative names resolve)")
+        }
+        flush = declare(
+            self, "flush_period", 1.0, "s between flushes to disk (the most a kill can lose)", min=0.05, max=60.0
+        )
+        self.qos_depth = declare(
+            self, "qos_depth", 200, "queue depth of each subscription (deeper for fast replays)", min=1, max=100000
+        )
         self.path = Path(output or time.strftime("bags/ego4o_%Y%m%d_%H%M%S"))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.writer = BagWriter(self.path, custom_msg_definitions=custom_message_definitions(), flush_period_s=flush)
         self.subscribed: set[str] = set()
         self.create_timer(declare(self, "discovery_period", 0.5, "s between looks for new topics"), self._discover)
         self.get_logger().info(f"recording to {self.path}")
+        warn_unknown_parameters(self)
         self._discover()
 
     def _discover(self) -> None:
@@ -54,7 +83,7 @@ class RecorderNode(Node):
             except ValueError as error:  # a type the bag cannot describe: say so once, keep recording the rest
                 self.get_logger().warn(f"{topic}: not recorded: {error}")
                 continue
-            qos = sensor_qos() if best_effort else reliable_qos(100)
+            qos = sensor_qos(self.qos_depth) if best_effort else reliable_qos(max(100, self.qos_depth))
             self.create_subscription(kind, topic, lambda data, name=topic: self._write(name, data), qos, raw=True)
 
     def _write(self, topic: str, cdr: bytes) -> None:
@@ -69,8 +98,7 @@ class RecorderNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    return spin_until_shutdown(RecorderNode())
+    return run_node(RecorderNode, args)
 
 
 if __name__ == "__main__":

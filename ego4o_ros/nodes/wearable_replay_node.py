@@ -8,6 +8,7 @@ test pattern: no egocentric video ships), and the ground truth on
 unchanged (raw CDR). ``speed`` > 1 replays faster than real time. This is the demo
 source and the test fixture; real wearable bridges publish the same topics.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -15,7 +16,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseArray
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
@@ -23,8 +23,17 @@ from sensor_msgs.msg import Image, Imu
 from std_msgs.msg import Header
 
 from ..live.replay import ReplayConfig, WearableReplay
-from ..tools.demo import SAMPLE
-from .common import declare, message_class, pose_array, reliable_qos, sensor_qos, spin_until_shutdown, to_stamp
+from ..paths import SAMPLE_CLIP as SAMPLE
+from .common import (
+    declare,
+    message_class,
+    pose_array,
+    reliable_qos,
+    run_node,
+    sensor_qos,
+    to_stamp,
+    warn_unknown_parameters,
+)
 
 
 def parse_outages(entries: list[str]) -> tuple[tuple[str, float, float], ...]:
@@ -46,33 +55,43 @@ class WearableReplayNode(Node):
         clip = clip or str(SAMPLE)
         self.bag = declare(self, "bag", "", "rosbag2 directory to republish instead of a clip ('' = use clip)")
         # A capture bag also holds the outputs; republishing those would clash with the live fusion node.
-        bag_topics = declare(self, "bag_topics", ["imu/*", "camera/*", "ground_truth/*"],
-                             "topics of the bag to republish (fnmatch patterns, relative names resolve)")
+        bag_topics = declare(
+            self,
+            "bag_topics",
+            ["imu/*", "camera/*", "ground_truth/*"],
+            "topics of the bag to republish (fnmatch patterns, relative names resolve)",
+        )
         max_duration = declare(self, "max_duration", 0.0, "s of the clip or bag to replay (0 = all)")
         # Faster than real time, data stamps run ahead of the wall clock: other nodes then
         # follow the data's time with use_sim_time (as with `ros2 bag play --clock`).
         publish_clock = declare(self, "publish_clock", False, "publish the replayed data's time on /clock")
-        self.speed = declare(self, "speed", 1.0, "replay speed (1 = real time)")
+        self.speed = declare(self, "speed", 1.0, "replay speed (1 = real time)", min=0.01, max=100.0)
         self.loop = declare(self, "loop", False, "start again at the end")
         self.start_delay = declare(self, "start_delay", 0.5, "s to wait before the first sample (let subscribers join)")
         self.camera_rate = declare(self, "camera_rate", 0.0, "Hz of camera test-pattern frames (0 = no camera)")
         config = ReplayConfig(
             sites=tuple(declare(self, "sites", ["left_wrist", "right_pocket", "head"], "IMU sites to publish")),
-            imu_rate_hz=declare(self, "imu_rate", 100.0, "Hz of every IMU"),
+            imu_rate_hz=declare(self, "imu_rate", 100.0, "Hz of every IMU", min=1.0, max=2000.0),
             acc_noise=declare(self, "acc_noise", 0.0, "m/s^2 Gaussian noise on accelerations"),
             drop_probability=declare(self, "drop_probability", 0.0, "chance that any one sample is lost"),
             # A typed string-array default needs one entry: the empty string means none.
-            outages=parse_outages([e for e in declare(self, "outages", [""],
-                                                      "'site:start_s:end_s' windows without samples") if e]))
+            outages=parse_outages(
+                [e for e in declare(self, "outages", [""], "'site:start_s:end_s' windows without samples") if e]
+            ),
+        )
         self.finished = False
         self.published = 0
-        self._elapsed = 0.0      # replay time (s) already published
-        self._offset = 0.0       # added to replay time when looping
-        self._start = None       # wall time the current loop started
-        self._origin = None      # wall time the first loop started: the stamps' origin
-        self._next_image = 0.0   # clip time of the next camera frame
+        self._elapsed = 0.0  # replay time (s) already published
+        self._offset = 0.0  # added to replay time when looping
+        self._start = None  # wall time the current loop started
+        self._origin = None  # wall time the first loop started: the stamps' origin
+        self._next_image = 0.0  # clip time of the next camera frame
         if self.bag:
-            self._setup_bag(Path(self.bag), [t if t.startswith("/") else f"{self.get_namespace().rstrip('/')}/{t}" for t in bag_topics], max_duration)
+            self._setup_bag(
+                Path(self.bag),
+                [t if t.startswith("/") else f"{self.get_namespace().rstrip('/')}/{t}" for t in bag_topics],
+                max_duration,
+            )
             self.loop_period = self.duration + 1e-3
         else:
             self.replay = WearableReplay.from_file(clip, config)
@@ -82,15 +101,19 @@ class WearableReplayNode(Node):
             self.pub_imu = {site: self.create_publisher(Imu, f"imu/{site}", sensor_qos()) for site in config.sites}
             self.pub_truth = self.create_publisher(PoseArray, "ground_truth/joint_poses", reliable_qos())
             self.pub_image = self.create_publisher(Image, "camera/image_raw", sensor_qos(5))
-            self.get_logger().info(f"replaying {self.replay.name} ({self.duration:.1f} s) on {', '.join(config.sites)}"
-                                   f" at {config.imu_rate_hz:g} Hz, speed {self.speed:g}")
+            self.get_logger().info(
+                f"replaying {self.replay.name} ({self.duration:.1f} s) on {', '.join(config.sites)}"
+                f" at {config.imu_rate_hz:g} Hz, speed {self.speed:g}"
+            )
         self.pub_clock = self.create_publisher(Clock, "/clock", reliable_qos()) if publish_clock else None
         # Ticks at twice the IMU rate: a sample leaves at most half a period after its stamp.
         self.tick = min(0.01, 0.5 / config.imu_rate_hz)
+        warn_unknown_parameters(self)
         self.timer = self.create_timer(self.tick, self._on_timer)
 
     def _setup_bag(self, path: Path, patterns: list[str], max_duration: float) -> None:
         from ..core.bag import read_bag
+
         self.messages = [m for m in read_bag(path) if any(fnmatch.fnmatchcase(m.topic, p) for p in patterns)]
         if not self.messages:
             raise ValueError(f"{path}: no messages on {patterns}")
@@ -127,8 +150,10 @@ class WearableReplayNode(Node):
         if now < self._start:
             return
         target = (now - self._start) * self.speed
-        if self.pub_clock is not None:   # first, so no sample is ahead of the clock
-            data_time = (self.bag_start * 1e-9 if self.bag else self._origin + self._offset) + min(target, self.duration)
+        if self.pub_clock is not None:  # first, so no sample is ahead of the clock
+            data_time = (self.bag_start * 1e-9 if self.bag else self._origin + self._offset) + min(
+                target, self.duration
+            )
             self.pub_clock.publish(Clock(clock=to_stamp(data_time)))
         if self.bag:
             self._publish_bag(target)
@@ -168,8 +193,14 @@ class WearableReplayNode(Node):
         shift = int(stamp * 60) % size
         row = ((np.arange(size) + shift) % size * (255 // size)).astype(np.uint8)
         pixels = np.repeat(np.repeat(row[None, :, None], size, 0), 3, 2)
-        return Image(header=Header(stamp=to_stamp(stamp), frame_id="head_camera"), height=size, width=size,
-                     encoding="rgb8", step=size * 3, data=pixels.tobytes())
+        return Image(
+            header=Header(stamp=to_stamp(stamp), frame_id="head_camera"),
+            height=size,
+            width=size,
+            encoding="rgb8",
+            step=size * 3,
+            data=pixels.tobytes(),
+        )
 
     def _publish_bag(self, target: float) -> None:
         limit = self.bag_start + int(target * 1e9)
@@ -183,9 +214,7 @@ class WearableReplayNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = WearableReplayNode()
-    return spin_until_shutdown(node, until=lambda: node.finished)
+    return run_node(WearableReplayNode, args, until=lambda node: node.finished)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ SMPL's rest pose is defined in the model frame, which is already Y up, facing +Z
 T-pose in the body frame. The pelvis is at ``body_from_amass @ (trans + J0)`` (see
 ``smpl_model.py``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,9 +29,16 @@ POSE_WIDTHS = (66, 72, 156, 165)  # body only, SMPL, SMPL-H, SMPL-X
 FRAME_RATE_KEYS = ("mocap_framerate", "mocap_frame_rate")
 
 
-def smpl_body_clip(poses: np.ndarray, trans: np.ndarray, template: SmplJointTemplate,
-                   world_to_body: np.ndarray, fps: float, name: str, take: str,
-                   source: str) -> MotionClip:
+def smpl_body_clip(
+    poses: np.ndarray,
+    trans: np.ndarray,
+    template: SmplJointTemplate,
+    world_to_body: np.ndarray,
+    fps: float,
+    name: str,
+    take: str,
+    source: str,
+) -> MotionClip:
     """SMPL parameters -> MotionClip (body frame).
 
     poses: (T, >=66) axis-angle, radians; trans: (T, 3) metres in the data's world;
@@ -40,12 +48,14 @@ def smpl_body_clip(poses: np.ndarray, trans: np.ndarray, template: SmplJointTemp
     local[:, 0] = world_to_body @ local[:, 0]
     root = (trans + template.pelvis_rest) @ world_to_body.T
     joints, global_rotations = body.forward_kinematics(local, root, template.offsets)
-    return MotionClip(name=name, fps=float(fps), joints=joints,
-                      global_rotations=global_rotations, take=take, source=source)
+    return MotionClip(
+        name=name, fps=float(fps), joints=joints, global_rotations=global_rotations, take=take, source=source
+    )
 
 
-def read_amass(path: str | Path, template: SmplJointTemplate | str | Path | None = None,
-               target_fps: float | None = None) -> MotionClip:
+def read_amass(
+    path: str | Path, template: SmplJointTemplate | str | Path | None = None, target_fps: float | None = None
+) -> MotionClip:
     """Read one AMASS ``.npz`` take into the body frame.
 
     template: a ``SmplJointTemplate``; or a path to a SMPL model ``.npz`` (then the
@@ -59,13 +69,11 @@ def read_amass(path: str | Path, template: SmplJointTemplate | str | Path | None
         trans = _array(npz, "trans", path).astype(np.float64)
         rate_key = next((k for k in FRAME_RATE_KEYS if k in npz.files), None)
         if rate_key is None:
-            raise KeyError(f"{path}: no frame rate (needs one of {FRAME_RATE_KEYS}); "
-                           f"keys are {sorted(npz.files)}")
+            raise KeyError(f"{path}: no frame rate (needs one of {FRAME_RATE_KEYS}); keys are {sorted(npz.files)}")
         fps = float(npz[rate_key])
         betas = npz["betas"].astype(np.float64) if "betas" in npz.files else None
     if poses.ndim != 2 or poses.shape[1] not in POSE_WIDTHS:
-        raise ValueError(f"{path}: poses must be (T, {' | '.join(map(str, POSE_WIDTHS))}), "
-                         f"got {poses.shape}")
+        raise ValueError(f"{path}: poses must be (T, {' | '.join(map(str, POSE_WIDTHS))}), got {poses.shape}")
     if trans.shape != (len(poses), 3):
         raise ValueError(f"{path}: trans must be ({len(poses)}, 3), got {trans.shape}")
     if len(poses) == 0:
@@ -76,13 +84,15 @@ def read_amass(path: str | Path, template: SmplJointTemplate | str | Path | None
         template = SmplJointTemplate.builtin()
     elif not isinstance(template, SmplJointTemplate):
         template = SmplJointTemplate.from_model_file(template, betas)
-    clip = smpl_body_clip(poses, trans, template, BODY_FROM_AMASS, fps,
-                          name=path.stem, take=path.stem, source=str(path))
+    clip = smpl_body_clip(
+        poses, trans, template, BODY_FROM_AMASS, fps, name=path.stem, take=path.stem, source=str(path)
+    )
     return clip if target_fps is None else resample(clip, target_fps)
 
 
 def _array(npz, key: str, path: Path) -> np.ndarray:
     if key not in npz.files:
-        raise KeyError(f"{path}: missing key {key!r} (keys are {sorted(npz.files)}); "
-                       f"is it an AMASS motion file (not a shape.npz)?")
+        raise KeyError(
+            f"{path}: missing key {key!r} (keys are {sorted(npz.files)}); is it an AMASS motion file (not a shape.npz)?"
+        )
     return npz[key]

@@ -15,6 +15,7 @@ Data: CC BY-NC 4.0, "Bandai-Namco-Research-Motiondataset, Bandai Namco Research 
   its dataset (``cfg1/``, ``cfg2/``), which are repeated here; descriptions are made in
   several phrasings per (action, style) pair.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,33 +28,91 @@ from ..core import body, rotations
 from ..core.clip import MotionClip, nominal_rate, resample
 from .bvh import BvhMotion, parse_bvh
 
-LICENSE_NOTE = ("Bandai-Namco-Research-Motiondataset, Bandai Namco Research Inc., "
-                "CC BY-NC 4.0 (non-commercial)")
+LICENSE_NOTE = "Bandai-Namco-Research-Motiondataset, Bandai Namco Research Inc., CC BY-NC 4.0 (non-commercial)"
 
 # SMPL-22 joint -> Bandai joint name. spine2 (6) has no counterpart: interpolated.
 BANDAI_JOINT_FOR_SMPL = {
-    0: "Hips", 1: "UpperLeg_L", 2: "UpperLeg_R", 3: "Spine", 4: "LowerLeg_L",
-    5: "LowerLeg_R", 6: None, 7: "Foot_L", 8: "Foot_R", 9: "Chest", 10: "Toes_L",
-    11: "Toes_R", 12: "Neck", 13: "Shoulder_L", 14: "Shoulder_R", 15: "Head",
-    16: "UpperArm_L", 17: "UpperArm_R", 18: "LowerArm_L", 19: "LowerArm_R",
-    20: "Hand_L", 21: "Hand_R",
+    0: "Hips",
+    1: "UpperLeg_L",
+    2: "UpperLeg_R",
+    3: "Spine",
+    4: "LowerLeg_L",
+    5: "LowerLeg_R",
+    6: None,
+    7: "Foot_L",
+    8: "Foot_R",
+    9: "Chest",
+    10: "Toes_L",
+    11: "Toes_R",
+    12: "Neck",
+    13: "Shoulder_L",
+    14: "Shoulder_R",
+    15: "Head",
+    16: "UpperArm_L",
+    17: "UpperArm_R",
+    18: "LowerArm_L",
+    19: "LowerArm_R",
+    20: "Hand_L",
+    21: "Hand_R",
 }
 # spine2 lies on the Spine -> Chest bone, so it shares Spine's segment rotation.
 _ROTATION_SOURCE = {**BANDAI_JOINT_FOR_SMPL, 6: "Spine"}
 
 # Label lists in the order of cfg1/ and cfg2/ (their JSON indexes these).
 LABELS = {
-    1: {"content": ("walk", "run", "dash", "walk-back", "walk-left", "walk-right", "bow",
-                    "bye", "guide", "byebye", "respond", "call", "punch", "kick", "slash",
-                    "dance-long", "dance-short"),
-        "style": ("normal", "happy", "sad", "angry", "proud", "not-confident",
-                  "masculinity", "feminine", "childish", "old", "tired", "active",
-                  "musical", "giant", "chimpira")},
-    2: {"content": ("walk", "walk-turn-left", "walk-turn-right", "run", "wave-both-hands",
-                    "wave-left-hand", "wave-right-hand", "raise-up-both-hands",
-                    "raise-up-left-hand", "raise-up-right-hand"),
-        "style": ("active", "elderly", "exhausted", "feminine", "masculine", "normal",
-                  "youthful")},
+    1: {
+        "content": (
+            "walk",
+            "run",
+            "dash",
+            "walk-back",
+            "walk-left",
+            "walk-right",
+            "bow",
+            "bye",
+            "guide",
+            "byebye",
+            "respond",
+            "call",
+            "punch",
+            "kick",
+            "slash",
+            "dance-long",
+            "dance-short",
+        ),
+        "style": (
+            "normal",
+            "happy",
+            "sad",
+            "angry",
+            "proud",
+            "not-confident",
+            "masculinity",
+            "feminine",
+            "childish",
+            "old",
+            "tired",
+            "active",
+            "musical",
+            "giant",
+            "chimpira",
+        ),
+    },
+    2: {
+        "content": (
+            "walk",
+            "walk-turn-left",
+            "walk-turn-right",
+            "run",
+            "wave-both-hands",
+            "wave-left-hand",
+            "wave-right-hand",
+            "raise-up-both-hands",
+            "raise-up-left-hand",
+            "raise-up-right-hand",
+        ),
+        "style": ("active", "elderly", "exhausted", "feminine", "masculine", "normal", "youthful"),
+    },
 }
 
 ACTION_PHRASES = {
@@ -65,22 +124,17 @@ ACTION_PHRASES = {
     "walk-right": ("walks to the right", "steps sideways to the right", "moves to the right"),
     "bow": ("bows", "takes a bow", "bends forward in a bow"),
     "bye": ("waves goodbye", "waves a hand to say bye", "says goodbye with a wave"),
-    "guide": ("gestures to show the way", "points the way with an arm",
-              "guides someone with a hand gesture"),
-    "byebye": ("keeps waving bye-bye", "waves goodbye again and again",
-               "waves bye-bye repeatedly"),
-    "respond": ("responds to someone with a gesture", "reacts to being called",
-                "answers with a gesture"),
+    "guide": ("gestures to show the way", "points the way with an arm", "guides someone with a hand gesture"),
+    "byebye": ("keeps waving bye-bye", "waves goodbye again and again", "waves bye-bye repeatedly"),
+    "respond": ("responds to someone with a gesture", "reacts to being called", "answers with a gesture"),
     "call": ("calls someone over with a hand", "beckons someone", "waves someone over"),
     "punch": ("throws punches", "punches forward", "boxes with the fists"),
     "kick": ("kicks", "throws a kick", "kicks forward with a leg"),
     "slash": ("slashes with a sword", "swings a blade", "makes slashing motions"),
     "dance-long": ("dances", "performs a long dance", "is dancing"),
     "dance-short": ("dances briefly", "does a short dance", "performs a quick dance"),
-    "walk-turn-left": ("walks and turns left", "walks forward then turns to the left",
-                       "turns left while walking"),
-    "walk-turn-right": ("walks and turns right", "walks forward then turns to the right",
-                        "turns right while walking"),
+    "walk-turn-left": ("walks and turns left", "walks forward then turns to the left", "turns left while walking"),
+    "walk-turn-right": ("walks and turns right", "walks forward then turns to the right", "turns right while walking"),
     "wave-both-hands": ("waves both hands", "waves with both arms", "waves both hands in the air"),
     "wave-left-hand": ("waves the left hand", "waves with the left arm", "gives a wave with the left hand"),
     "wave-right-hand": ("waves the right hand", "waves with the right arm", "gives a wave with the right hand"),
@@ -125,19 +179,71 @@ _AXES = {
     "left_arm": [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
     "right_arm": [[1, 0, 0], [0, -1, 0], [0, 0, -1]],
 }
-_CHAIN_OF_JOINT = ("pelvis", "left_leg", "right_leg", "spine", "left_leg", "right_leg", "spine",
-                   "left_foot", "right_foot", "spine", "left_foot", "right_foot", "spine",
-                   "left_arm", "right_arm", "spine", "left_arm", "right_arm", "left_arm",
-                   "right_arm", "left_arm", "right_arm")
+_CHAIN_OF_JOINT = (
+    "pelvis",
+    "left_leg",
+    "right_leg",
+    "spine",
+    "left_leg",
+    "right_leg",
+    "spine",
+    "left_foot",
+    "right_foot",
+    "spine",
+    "left_foot",
+    "right_foot",
+    "spine",
+    "left_arm",
+    "right_arm",
+    "spine",
+    "left_arm",
+    "right_arm",
+    "left_arm",
+    "right_arm",
+    "left_arm",
+    "right_arm",
+)
 TPOSE_FROM_BANDAI = np.array([_AXES[chain] for chain in _CHAIN_OF_JOINT], dtype=np.float64)
 # The Bandai joint that ends each SMPL joint's segment (leaf segments have none).
-SEGMENT_END = {0: "Spine", 1: "LowerLeg_L", 2: "LowerLeg_R", 3: "Chest", 4: "Foot_L",
-               5: "Foot_R", 6: "Chest", 7: "Toes_L", 8: "Toes_R", 9: "Neck", 12: "Head",
-               13: "UpperArm_L", 14: "UpperArm_R", 16: "LowerArm_L", 17: "LowerArm_R",
-               18: "Hand_L", 19: "Hand_R"}
+SEGMENT_END = {
+    0: "Spine",
+    1: "LowerLeg_L",
+    2: "LowerLeg_R",
+    3: "Chest",
+    4: "Foot_L",
+    5: "Foot_R",
+    6: "Chest",
+    7: "Toes_L",
+    8: "Toes_R",
+    9: "Neck",
+    12: "Head",
+    13: "UpperArm_L",
+    14: "UpperArm_R",
+    16: "LowerArm_L",
+    17: "LowerArm_R",
+    18: "Hand_L",
+    19: "Hand_R",
+}
 # ... and the SMPL joint that ends it, whose rest offset gives the T-pose direction.
-SMPL_SEGMENT_END = {0: 3, 1: 4, 2: 5, 3: 6, 4: 7, 5: 8, 6: 9, 7: 10, 8: 11, 9: 12, 12: 15,
-                    13: 16, 14: 17, 16: 18, 17: 19, 18: 20, 19: 21}
+SMPL_SEGMENT_END = {
+    0: 3,
+    1: 4,
+    2: 5,
+    3: 6,
+    4: 7,
+    5: 8,
+    6: 9,
+    7: 10,
+    8: 11,
+    9: 12,
+    12: 15,
+    13: 16,
+    14: 17,
+    16: 18,
+    17: 19,
+    18: 20,
+    19: 21,
+}
 
 
 def describe(action: str, style: str) -> list[str]:
@@ -205,8 +311,10 @@ def _nearest_signed_permutation(m: np.ndarray) -> np.ndarray:
         out[row, col] = np.sign(m[row, col])
         used_rows.add(row)
     if np.linalg.det(out) < 0:
-        raise ValueError("calibration is not a proper rotation: the rig's axes are not "
-                         "anatomically aligned, or the frame is not a standing pose")
+        raise ValueError(
+            "calibration is not a proper rotation: the rig's axes are not "
+            "anatomically aligned, or the frame is not a standing pose"
+        )
     return out
 
 
@@ -237,8 +345,9 @@ def estimate_tpose_calibration(standing_rotations: np.ndarray, facing_yaw: float
     return np.stack([_nearest_signed_permutation(c) for c in local])
 
 
-def read_bandai(source: str | Path, text: str | None = None, label_json: str | None = None,
-                target_fps: float | None = None) -> MotionClip:
+def read_bandai(
+    source: str | Path, text: str | None = None, label_json: str | None = None, target_fps: float | None = None
+) -> MotionClip:
     """Read one take. ``source`` is a path (its ``.json`` beside it is read when
     present), or a display name when ``text``/``label_json`` come from an archive."""
     path = Path(source)
@@ -256,7 +365,13 @@ def read_bandai(source: str | Path, text: str | None = None, label_json: str | N
             raise ValueError(f"{source}: labels {action}/{style} in JSON disagree with the name")
     joints, raw_rot = smpl_joints_and_rotations(motion)
     global_rot = raw_rot @ tpose_calibration(motion)
-    clip = MotionClip(name=path.stem, fps=nominal_rate(motion.frame_time), joints=joints,
-                      global_rotations=global_rot, descriptions=describe(action, style),
-                      take=path.stem, source=str(source))
+    clip = MotionClip(
+        name=path.stem,
+        fps=nominal_rate(motion.frame_time),
+        joints=joints,
+        global_rotations=global_rot,
+        descriptions=describe(action, style),
+        take=path.stem,
+        source=str(source),
+    )
     return clip if target_fps is None else resample(clip, target_fps)

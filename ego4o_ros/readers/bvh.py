@@ -21,6 +21,7 @@ Conventions
 Broken files raise :class:`BvhError` (a ``ValueError``) whose message names the file
 and the 1-based line number of the problem.
 """
+
 from __future__ import annotations
 
 import io
@@ -38,8 +39,7 @@ __all__ = ["BvhError", "BvhMotion", "read_bvh", "parse_bvh", "POSITION_CHANNEL_M
 POSITION_CHANNEL_MODES = ("replace", "add")
 
 # Canonical channel names, looked up case-insensitively: name -> (kind, axis index).
-_CHANNELS = {f"{axis}{kind}": (kind, i)
-             for kind in ("position", "rotation") for i, axis in enumerate("XYZ")}
+_CHANNELS = {f"{axis}{kind}": (kind, i) for kind in ("position", "rotation") for i, axis in enumerate("XYZ")}
 _CHANNEL_BY_LOWER = {name.lower(): name for name in _CHANNELS}
 
 # Braces are tokens of their own even when glued to a word ("Hips{", "}}").
@@ -63,12 +63,12 @@ class BvhMotion:
 
     path: str
     joint_names: list[str]
-    parents: np.ndarray             # (J,) int, -1 for the root
-    offsets: np.ndarray             # (J, 3) OFFSET of each joint in its parent's frame
-    is_end_site: np.ndarray         # (J,) bool
-    channels: list[list[str]]       # per joint, canonical names in file order
-    frame_time: float               # seconds per frame
-    local_rotations: np.ndarray     # (T, J, 3, 3)
+    parents: np.ndarray  # (J,) int, -1 for the root
+    offsets: np.ndarray  # (J, 3) OFFSET of each joint in its parent's frame
+    is_end_site: np.ndarray  # (J,) bool
+    channels: list[list[str]]  # per joint, canonical names in file order
+    frame_time: float  # seconds per frame
+    local_rotations: np.ndarray  # (T, J, 3, 3)
     local_translations: np.ndarray  # (T, J, 3) translation from the parent joint
     channel_values: np.ndarray | None = None  # (T, C) the MOTION block as read
     _index: dict | None = field(default=None, init=False)
@@ -92,8 +92,7 @@ class BvhMotion:
         try:
             return self._index[name]
         except KeyError:
-            raise KeyError(f"no joint {name!r} in {self.path}; joints are: "
-                           f"{', '.join(self.joint_names)}") from None
+            raise KeyError(f"no joint {name!r} in {self.path}; joints are: {', '.join(self.joint_names)}") from None
 
     def forward_kinematics(self) -> tuple[np.ndarray, np.ndarray]:
         """Global joint positions (T, J, 3) and rotations (T, J, 3, 3) in the file's world."""
@@ -111,8 +110,7 @@ class BvhMotion:
         return positions, global_rot
 
     def __repr__(self) -> str:
-        return (f"BvhMotion({self.path!r}, joints={self.num_joints}, frames={self.num_frames}, "
-                f"fps={self.fps:g})")
+        return f"BvhMotion({self.path!r}, joints={self.num_joints}, frames={self.num_frames}, fps={self.fps:g})"
 
 
 def read_bvh(path: str | os.PathLike, *, position_channels: str = "replace") -> BvhMotion:
@@ -122,12 +120,10 @@ def read_bvh(path: str | os.PathLike, *, position_channels: str = "replace") -> 
     return parse_bvh(data, os.fspath(path), position_channels=position_channels)
 
 
-def parse_bvh(text: str | bytes, path: str = "<string>", *,
-              position_channels: str = "replace") -> BvhMotion:
+def parse_bvh(text: str | bytes, path: str = "<string>", *, position_channels: str = "replace") -> BvhMotion:
     """Parse BVH ``text`` (e.g. a tar member's bytes); ``path`` is only used in messages."""
     if position_channels not in POSITION_CHANNEL_MODES:
-        raise ValueError(f"position_channels must be one of {POSITION_CHANNEL_MODES}, "
-                         f"got {position_channels!r}")
+        raise ValueError(f"position_channels must be one of {POSITION_CHANNEL_MODES}, got {position_channels!r}")
     if isinstance(text, (bytes, bytearray, memoryview)):
         text = _decode(bytes(text))
     text = text.removeprefix("\ufeff")
@@ -141,13 +137,18 @@ def parse_bvh(text: str | bytes, path: str = "<string>", *,
         raise BvhError(path, skeleton.motion_line, "the hierarchy declares no channels")
     values = _parse_frames(text[pos:], num_frames, num_channels, line_no, path)
     local_rot, local_trans = _local_transforms(skeleton, values, position_channels)
-    return BvhMotion(path=path, joint_names=skeleton.names,
-                     parents=np.asarray(skeleton.parents, dtype=np.int64),
-                     offsets=np.asarray(skeleton.offsets, dtype=np.float64).reshape(-1, 3),
-                     is_end_site=np.asarray(skeleton.is_end_site, dtype=bool),
-                     channels=skeleton.channels, frame_time=frame_time,
-                     local_rotations=local_rot, local_translations=local_trans,
-                     channel_values=values)
+    return BvhMotion(
+        path=path,
+        joint_names=skeleton.names,
+        parents=np.asarray(skeleton.parents, dtype=np.int64),
+        offsets=np.asarray(skeleton.offsets, dtype=np.float64).reshape(-1, 3),
+        is_end_site=np.asarray(skeleton.is_end_site, dtype=bool),
+        channels=skeleton.channels,
+        frame_time=frame_time,
+        local_rotations=local_rot,
+        local_translations=local_trans,
+        channel_values=values,
+    )
 
 
 def _decode(data: bytes) -> str:
@@ -192,7 +193,7 @@ def _lines_from(text: str, pos: int, line_no: int):
 def _parse_hierarchy(text: str, path: str) -> tuple[_Skeleton, int, int]:
     """Parse up to and including the MOTION line; returns (skeleton, next pos, next line)."""
     sk = _Skeleton()
-    stack: list[int] = []      # joints whose '{' is open
+    stack: list[int] = []  # joints whose '{' is open
     pending: int | None = None  # joint declared, waiting for its '{'
     seen_header = False
     last_line = 0
@@ -217,19 +218,20 @@ def _parse_hierarchy(text: str, path: str) -> tuple[_Skeleton, int, int]:
                 if i < len(tokens):
                     fail(line_no, f"unexpected {tokens[i]!r} after MOTION")
                 if pending is not None:
-                    fail(line_no, f"joint {sk.names[pending]!r} (line {sk.declared_line[pending]}) "
-                                  "has no '{'")
+                    fail(line_no, f"joint {sk.names[pending]!r} (line {sk.declared_line[pending]}) has no '{{'")
                 if stack:
                     j = stack[-1]
-                    fail(line_no, f"unbalanced braces: joint {sk.names[j]!r} declared at line "
-                                  f"{sk.declared_line[j]} is not closed before MOTION")
+                    fail(
+                        line_no,
+                        f"unbalanced braces: joint {sk.names[j]!r} declared at line "
+                        f"{sk.declared_line[j]} is not closed before MOTION",
+                    )
                 if not sk.names:
                     fail(line_no, "no ROOT in the HIERARCHY section")
                 sk.motion_line = line_no
                 return sk, next_pos, line_no + 1
             if pending is not None and keyword != "{":
-                fail(line_no, f"expected '{{' after the declaration of {sk.names[pending]!r}, "
-                              f"got {token!r}")
+                fail(line_no, f"expected '{{' after the declaration of {sk.names[pending]!r}, got {token!r}")
 
             if keyword in ("ROOT", "JOINT"):
                 name_tokens = []
@@ -250,8 +252,10 @@ def _parse_hierarchy(text: str, path: str) -> tuple[_Skeleton, int, int]:
                     if sk.is_end_site[parent]:
                         fail(line_no, f"JOINT {name!r} inside an End Site")
                 if name in sk.names:
-                    fail(line_no, f"duplicate joint name {name!r} (first at line "
-                                  f"{sk.declared_line[sk.names.index(name)]})")
+                    fail(
+                        line_no,
+                        f"duplicate joint name {name!r} (first at line {sk.declared_line[sk.names.index(name)]})",
+                    )
                 pending = sk.add(name, parent, False, line_no)
             elif keyword in ("END", "ENDSITE"):
                 if keyword == "END":
@@ -283,7 +287,7 @@ def _parse_hierarchy(text: str, path: str) -> tuple[_Skeleton, int, int]:
                 j = stack[-1]
                 if sk.offsets[j] is not None:
                     fail(line_no, f"second OFFSET for joint {sk.names[j]!r}")
-                numbers = tokens[i:i + 3]
+                numbers = tokens[i : i + 3]
                 if len(numbers) != 3:
                     fail(line_no, f"OFFSET needs 3 numbers, got {len(numbers)}")
                 sk.offsets[j] = tuple(_number(n, path, line_no, "OFFSET value") for n in numbers)
@@ -299,7 +303,7 @@ def _parse_hierarchy(text: str, path: str) -> tuple[_Skeleton, int, int]:
                 if i >= len(tokens) or not tokens[i].isdigit():
                     fail(line_no, "CHANNELS must be followed by a channel count")
                 count = int(tokens[i])
-                names = tokens[i + 1:i + 1 + count]
+                names = tokens[i + 1 : i + 1 + count]
                 if len(names) != count:
                     fail(line_no, f"CHANNELS declares {count} channels but lists {len(names)}")
                 sk.channels[j] = [_channel_name(n, path, line_no) for n in names]
@@ -312,8 +316,11 @@ def _parse_hierarchy(text: str, path: str) -> tuple[_Skeleton, int, int]:
         raise BvhError(path, None, "empty file (no HIERARCHY)")
     if stack:
         j = stack[-1]
-        fail(last_line, f"unbalanced braces: joint {sk.names[j]!r} declared at line "
-                        f"{sk.declared_line[j]} is never closed, and there is no MOTION section")
+        fail(
+            last_line,
+            f"unbalanced braces: joint {sk.names[j]!r} declared at line "
+            f"{sk.declared_line[j]} is never closed, and there is no MOTION section",
+        )
     fail(last_line, "the file ends without a MOTION section")
 
 
@@ -337,28 +344,25 @@ def _check_repeated_positions(channels: list[str], path: str, line: int) -> None
         raise BvhError(path, line, f"a position channel is repeated in {channels}")
 
 
-def _parse_motion_header(text: str, pos: int, line_no: int,
-                         path: str) -> tuple[int, float, int, int]:
+def _parse_motion_header(text: str, pos: int, line_no: int, path: str) -> tuple[int, float, int, int]:
     """Read 'Frames:' and 'Frame Time:' (blank lines allowed around them)."""
     found: dict[str, tuple[str, int]] = {}
     last_line = line_no - 1
-    for line_no, line, next_pos in _lines_from(text, pos, line_no):
-        last_line = line_no
+    for number, line, next_pos in _lines_from(text, pos, line_no):  # noqa: B007 (next_pos is read after the loop)
+        last_line = number
         stripped = line.strip()
         if not stripped:
             continue
-        pattern, key = ((_FRAMES_LINE, "frames") if "frames" not in found
-                        else (_FRAME_TIME_LINE, "frame time"))
+        pattern, key = (_FRAMES_LINE, "frames") if "frames" not in found else (_FRAME_TIME_LINE, "frame time")
         match = pattern.fullmatch(stripped)
         if match is None:
             expected = "Frames: <count>" if key == "frames" else "Frame Time: <seconds>"
-            raise BvhError(path, line_no, f"expected '{expected}', got {stripped[:60]!r}")
-        found[key] = (match.group(1), line_no)
+            raise BvhError(path, number, f"expected '{expected}', got {stripped[:60]!r}")
+        found[key] = (match.group(1), number)
         if key == "frame time":
             break
     else:
-        raise BvhError(path, last_line, "the file ends inside the MOTION header "
-                                        "(needs 'Frames:' and 'Frame Time:')")
+        raise BvhError(path, last_line, "the file ends inside the MOTION header (needs 'Frames:' and 'Frame Time:')")
     frames_text, frames_line = found["frames"]
     if not frames_text.isdigit():
         raise BvhError(path, frames_line, f"frame count {frames_text!r} is not a whole number")
@@ -366,17 +370,15 @@ def _parse_motion_header(text: str, pos: int, line_no: int,
     frame_time = _number(time_text, path, time_line, "frame time")
     if not frame_time > 0:
         raise BvhError(path, time_line, f"frame time must be positive, got {time_text!r}")
-    return int(frames_text), frame_time, next_pos, line_no + 1
+    return int(frames_text), frame_time, next_pos, number + 1
 
 
 # ------------------------------------------------------------------ motion block
 # What a frame value may look like (the same forms np.loadtxt accepts).
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:nan|inf|infinity)",
-                     re.IGNORECASE)
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 
 
-def _parse_frames(block: str, num_frames: int, num_channels: int, first_line: int,
-                  path: str) -> np.ndarray:
+def _parse_frames(block: str, num_frames: int, num_channels: int, first_line: int, path: str) -> np.ndarray:
     """The frame lines as a (num_frames, num_channels) array.
 
     Fast path: one np.loadtxt call (C parser; blank lines skipped, every row checked for
@@ -393,8 +395,7 @@ def _parse_frames(block: str, num_frames: int, num_channels: int, first_line: in
     return _parse_frames_slowly(block, num_frames, num_channels, first_line, path)
 
 
-def _parse_frames_slowly(block: str, num_frames: int, num_channels: int, first_line: int,
-                         path: str) -> np.ndarray:
+def _parse_frames_slowly(block: str, num_frames: int, num_channels: int, first_line: int, path: str) -> np.ndarray:
     rows: list[list[float]] = []
     last_frame_line = first_line - 1
     lines = block.split("\n")
@@ -405,26 +406,31 @@ def _parse_frames_slowly(block: str, num_frames: int, num_channels: int, first_l
         if len(rows) == num_frames:
             raise BvhError(path, line_no, f"more frame lines than 'Frames: {num_frames}' declares")
         if len(tokens) != num_channels:
-            is_last = not "".join(lines[line_no - first_line + 1:]).strip()
+            is_last = not "".join(lines[line_no - first_line + 1 :]).strip()
             hint = " (the file looks truncated)" if is_last and len(tokens) < num_channels else ""
-            raise BvhError(path, line_no, f"frame {len(rows) + 1} has {len(tokens)} values, "
-                                          f"expected {num_channels} (the channels of the "
-                                          f"hierarchy){hint}")
+            raise BvhError(
+                path,
+                line_no,
+                f"frame {len(rows) + 1} has {len(tokens)} values, "
+                f"expected {num_channels} (the channels of the "
+                f"hierarchy){hint}",
+            )
         for token in tokens:
             if _NUMBER.fullmatch(token) is None:
                 raise BvhError(path, line_no, f"{token[:40]!r} is not a number")
         rows.append([float(t) for t in tokens])
         last_frame_line = line_no
     if len(rows) < num_frames:
-        raise BvhError(path, last_frame_line + 1,
-                       f"truncated: the file ends after {len(rows)} of the {num_frames} frames "
-                       "that 'Frames:' declares")
+        raise BvhError(
+            path,
+            last_frame_line + 1,
+            f"truncated: the file ends after {len(rows)} of the {num_frames} frames that 'Frames:' declares",
+        )
     return np.array(rows, dtype=np.float64).reshape(num_frames, num_channels)
 
 
 # ------------------------------------------------------------------ local transforms
-def _local_transforms(sk: _Skeleton, values: np.ndarray,
-                      position_mode: str) -> tuple[np.ndarray, np.ndarray]:
+def _local_transforms(sk: _Skeleton, values: np.ndarray, position_mode: str) -> tuple[np.ndarray, np.ndarray]:
     num_frames, num_joints = values.shape[0], len(sk.names)
     offsets = np.asarray(sk.offsets, dtype=np.float64).reshape(num_joints, 3)
     local_rot = np.broadcast_to(np.eye(3), (num_frames, num_joints, 3, 3)).copy()

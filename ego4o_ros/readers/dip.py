@@ -15,6 +15,7 @@ interpolation in time (held constant before the first / after the last valid
 sample); filled orientations are projected back onto rotations. A warning reports
 how many samples were filled.
 """
+
 from __future__ import annotations
 
 import io
@@ -24,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.imu import IMU_SITES
 from ..core.clip import MotionClip
-from .smpl_model import SmplJointTemplate
+from ..core.imu import IMU_SITES
 from .amass import smpl_body_clip
+from .smpl_model import SmplJointTemplate
 
 try:
     from numpy._core.multiarray import _reconstruct
@@ -35,15 +36,30 @@ except ImportError:  # numpy < 2
     from numpy.core.multiarray import _reconstruct
 
 DIP_FPS = 60.0
-DIP_SENSORS = ("head", "sternum", "pelvis", "lshoulder", "rshoulder", "lupperarm",
-               "rupperarm", "llowerarm", "rlowerarm", "lupperleg", "rupperleg",
-               "llowerleg", "rlowerleg", "lhand", "rhand", "lfoot", "rfoot")
+DIP_SENSORS = (
+    "head",
+    "sternum",
+    "pelvis",
+    "lshoulder",
+    "rshoulder",
+    "lupperarm",
+    "rupperarm",
+    "llowerarm",
+    "rlowerarm",
+    "lupperleg",
+    "rupperleg",
+    "llowerleg",
+    "rlowerleg",
+    "lhand",
+    "rhand",
+    "lfoot",
+    "rfoot",
+)
 # Our five sites (core.imu.IMU_SITES order) -> DIP sensor index. The wrists take the
 # forearm sensors (our wrist sites read the forearm's rotation, joint 18 / 19), the
 # pockets the thigh sensors (our pocket sites read the thigh, joint 1 / 2). TransPose
 # uses [7, 8, 11, 12, 0, 2] (forearms, lower legs, head, pelvis) from the same order.
-DIP_SENSOR_FOR_SITE = {"left_wrist": 7, "right_wrist": 8, "left_pocket": 9,
-                       "right_pocket": 10, "head": 0}
+DIP_SENSOR_FOR_SITE = {"left_wrist": 7, "right_wrist": 8, "left_pocket": 9, "right_pocket": 10, "head": 0}
 DIP_SENSOR_INDICES = tuple(DIP_SENSOR_FOR_SITE[s] for s in IMU_SITES)
 
 
@@ -57,17 +73,21 @@ def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
 class SafeArrayUnpickler(pickle.Unpickler):
     """Unpickler that only rebuilds numpy arrays (and plain containers/scalars)."""
 
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"),
-                ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype")}
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
 
     def find_class(self, module: str, name: str):
         if (module, name) in self._ALLOWED:
             return {"_reconstruct": _reconstruct, "ndarray": np.ndarray, "dtype": np.dtype}[name]
         if (module, name) == ("_codecs", "encode"):
             return _latin1_encode
-        raise pickle.UnpicklingError(f"refused to load global {module}.{name}: only numpy "
-                                     f"arrays may appear in a data pickle")
+        raise pickle.UnpicklingError(
+            f"refused to load global {module}.{name}: only numpy arrays may appear in a data pickle"
+        )
 
 
 def safe_load_pickle(data: bytes, name: str = "<bytes>"):
@@ -92,8 +112,7 @@ def read_dip(path: str | Path, template: SmplJointTemplate | None = None) -> Mot
             raise KeyError(f"{path}: missing key {key!r} (keys are {sorted(map(str, data))})")
         arrays[key] = np.asarray(data[key], dtype=np.float64)
         if arrays[key].shape[1:] != shape or arrays[key].ndim != len(shape) + 1:
-            raise ValueError(f"{path}: {key} must be (T, {', '.join(map(str, shape))}), "
-                             f"got {arrays[key].shape}")
+            raise ValueError(f"{path}: {key} must be (T, {', '.join(map(str, shape))}), got {arrays[key].shape}")
     pose = arrays["gt"]
     if len(pose) == 0 or not np.isfinite(pose).all():
         raise ValueError(f"{path}: gt is empty or contains NaN or inf")
@@ -106,13 +125,15 @@ def read_dip(path: str | Path, template: SmplJointTemplate | None = None) -> Mot
     if ori_filled:
         ori = nearest_rotations(ori)
     if acc_filled or ori_filled:
-        warnings.warn(f"{path}: filled {acc_filled} acceleration and {ori_filled} orientation "
-                      f"values (NaN) by linear interpolation", stacklevel=2)
+        warnings.warn(
+            f"{path}: filled {acc_filled} acceleration and {ori_filled} orientation "
+            f"values (NaN) by linear interpolation",
+            stacklevel=2,
+        )
     name = f"{path.parent.name}/{path.stem}" if path.parent.name else path.stem
     template = template or SmplJointTemplate.builtin()
     root_at_origin = np.broadcast_to(-template.pelvis_rest, (len(pose), 3))
-    clip = smpl_body_clip(pose, root_at_origin, template, np.eye(3), DIP_FPS,
-                          name=name, take=name, source=str(path))
+    clip = smpl_body_clip(pose, root_at_origin, template, np.eye(3), DIP_FPS, name=name, take=name, source=str(path))
     clip.imu_acc, clip.imu_ori = acc, ori
     return clip
 

@@ -10,6 +10,7 @@ is None. Captions come from ``texts/XXXXXX.txt``, one per line as
 Take: ``MXXXXXX`` is HumanML3D's mirrored copy of ``XXXXXX``; both get the take
 ``XXXXXX`` so a clip and its mirror never straddle the train/validation split.
 """
+
 from __future__ import annotations
 
 import re
@@ -33,8 +34,9 @@ def read_humanml3d_texts(path: str | Path) -> list[str]:
     return captions
 
 
-def read_humanml3d_joints(path: str | Path, fps: float = HUMANML3D_FPS,
-                          texts_path: str | Path | None = None) -> MotionClip:
+def read_humanml3d_joints(
+    path: str | Path, fps: float = HUMANML3D_FPS, texts_path: str | Path | None = None
+) -> MotionClip:
     """Read a ``new_joints`` file (T, 22, 3), metres, body frame, at ``fps`` Hz."""
     path = Path(path)
     joints = np.load(path, allow_pickle=False)
@@ -44,5 +46,11 @@ def read_humanml3d_joints(path: str | Path, fps: float = HUMANML3D_FPS,
         raise ValueError(f"{path}: joints contain NaN or inf")
     descriptions = [] if texts_path is None else read_humanml3d_texts(texts_path)
     take = re.sub(r"^M(?=\d)", "", path.stem)
-    return MotionClip(name=path.stem, fps=float(fps), joints=joints.astype(np.float64),
-                      descriptions=descriptions, take=take, source=str(path))
+    return MotionClip(
+        name=path.stem,
+        fps=float(fps),
+        joints=joints.astype(np.float64),
+        descriptions=descriptions,
+        take=take,
+        source=str(path),
+    )

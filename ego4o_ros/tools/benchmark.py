@@ -3,6 +3,7 @@
 Runs ``StreamingCapture.step`` (one new IMU frame in, one pose out) with the torch model
 and with its onnxruntime export, for 1, 2 and 3 IMUs, and reports p50/p99/max in ms.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,9 +16,10 @@ import numpy as np
 import torch
 
 from ..core import imu, rotations
-from ..models.capture import DEFAULT_WEIGHTS, Ego4oModel, WindowPredictor, normalizer_of
-from ..models.onnx_export import OnnxEgo4o, export_ego4o
+from ..models import Ego4oModel, WindowPredictor
 from ..models.online import StreamingCapture
+from ..models.onnx_export import OnnxEgo4o, export_ego4o
+from ..paths import DEFAULT_WEIGHTS
 
 
 def step_latencies(capture: StreamingCapture, sites: list[int], steps: int, seed: int = 0) -> np.ndarray:
@@ -32,7 +34,7 @@ def step_latencies(capture: StreamingCapture, sites: list[int], steps: int, seed
         started = time.perf_counter()
         capture.step(acc[i], ori[i], present)
         times[i] = time.perf_counter() - started
-    return times[capture.window:] * 1000  # after the window has filled
+    return times[capture.window :] * 1000  # after the window has filled
 
 
 def main(argv=None) -> int:
@@ -43,13 +45,15 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch and onnxruntime")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    model, metadata = Ego4oModel.load(args.weights / "encoder")
-    normalizer, window = normalizer_of(metadata), metadata["window"]
+    model, card = Ego4oModel.load(args.weights / "ego4o")
+    normalizer, window = card.normalizer(), card.window
     with tempfile.TemporaryDirectory() as folder:
         onnx_path = export_ego4o(model, Path(folder) / "ego4o.onnx", window=window)
-        backends = {"torch": WindowPredictor("ego4o", model, True), "onnxruntime": OnnxEgo4o(onnx_path, args.threads)}
-        print(f"online step latency, window {window} frames, look-ahead {args.lookahead}, "
-              f"{args.threads} thread(s), {args.steps} steps")
+        backends = {"torch": WindowPredictor("ego4o", model), "onnxruntime": OnnxEgo4o(onnx_path, args.threads)}
+        print(
+            f"online step latency, window {window} frames, look-ahead {args.lookahead}, "
+            f"{args.threads} thread(s), {args.steps} steps"
+        )
         print("backend | IMUs | p50 ms | p99 ms | max ms")
         print("--- | --- | --- | --- | ---")
         for name, predictor in backends.items():

@@ -6,6 +6,7 @@ synthesises the five IMUs, cuts training windows, then renders the mapped motion
 to the motion recovered from its features (GIF + PNG strip) and plots the IMUs.
 ``--full`` also builds the training cache from the whole Bandai archive.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,23 +17,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import body, features, frames, imu
+from ..core import body, features, imu
 from ..core.dataset import clip_windows
 from ..core.render import plot_imu, render_sequences
+from ..paths import SAMPLE_CLIP as SAMPLE
+from ..paths import config_file
 from ..readers.bandai import read_bandai
-from . import build_dataset
-
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "dataset-2_walk_normal_001.bvh"
+from ..readers.cache_builder import load_config
 
 
 def run(output: Path, config_path: Path | None) -> dict:
-    config = build_dataset.load_config(config_path)
+    config = load_config(config_path or config_file("dataset.yaml"))
     started = time.monotonic()
     clip = read_bandai(SAMPLE, target_fps=config.fps)
     raw_spread_mm = body.bone_lengths(clip.joints)[:, 1:].std(0).mean() * 1000
     clip = replace(clip, joints=features.retarget_to_template(clip.joints))
 
-    canonical = frames.canonical_frame(clip.joints).points(clip.joints)
+    canonical = features.window_frame(clip.joints, config.feature_config).points(clip.joints)
     feats = features.features_from_joints(canonical, config.feature_config, canonicalize=False)
     recovered = features.joints_from_features(feats)
     readings = imu.synthesize_from_clip(clip, imu.ImuSynthesisConfig(gravity=config.gravity))
@@ -43,10 +44,16 @@ def run(output: Path, config_path: Path | None) -> dict:
     root_velocity = np.diff(canonical[:, 0], axis=0).mean(0) * config.fps
     output.mkdir(parents=True, exist_ok=True)
     gif, strip, imu_png = output / "sample_walk.gif", output / "sample_walk.png", output / "sample_imu.png"
-    render_sequences([canonical[:-1], recovered], gif, titles=["mapped Bandai walk", "from 263-dim features"],
-                     fps=config.fps, every=2)
-    render_sequences([canonical[:-1], recovered], strip, titles=["mapped Bandai walk", "from 263-dim features"],
-                     fps=config.fps)
+    render_sequences(
+        [canonical[:-1], recovered],
+        gif,
+        titles=["mapped Bandai walk", "from 263-dim features"],
+        fps=config.fps,
+        every=2,
+    )
+    render_sequences(
+        [canonical[:-1], recovered], strip, titles=["mapped Bandai walk", "from 263-dim features"], fps=config.fps
+    )
     plot_imu(readings, imu_png, title=f"synthesised IMUs: {clip.name}")
     return {
         "clip": clip.name,
@@ -60,14 +67,16 @@ def run(output: Path, config_path: Path | None) -> dict:
         "window round-trip max error (mm)": f"{window_error.max() * 1000:.4f}",
         "head IMU at rest-ish |acc| median (m/s^2)": f"{np.median(np.linalg.norm(readings.acc[:, 4], axis=-1)):.2f}",
         "processing time (s)": f"{elapsed:.2f}",
-        "animation": str(gif), "strip": str(strip), "imu plot": str(imu_png),
+        "animation": str(gif),
+        "strip": str(strip),
+        "imu plot": str(imu_png),
     }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=Path("out") / "demo", help="folder for pictures")
-    parser.add_argument("--config", type=Path, default=build_dataset.DEFAULT_CONFIG)
+    parser.add_argument("--config", type=Path, default=None, help="dataset YAML (default: config/dataset.yaml)")
     parser.add_argument("--full", action="store_true", help="also build the whole Bandai training cache")
     args = parser.parse_args(argv)
     summary = run(args.output, args.config)
@@ -76,7 +85,9 @@ def main(argv=None) -> int:
     for key, value in summary.items():
         print(f"  {key:<{width}}  {value}")
     if args.full:
-        build_dataset.main([])
+        from .build_dataset import main as build_main
+
+        build_main([])
     return 0
 
 

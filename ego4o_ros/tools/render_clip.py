@@ -1,10 +1,12 @@
 """Render motion to an animated GIF/MP4 or a PNG strip: ``ego4o-render``.
 
-Inputs: a motion file (Bandai BVH, AMASS .npz, HumanML3D .npy, DIP .pkl), or one
+Inputs: a motion file (BVH of any rig: Bandai, CMU, Mixamo, Daz, Xsens, Rokoko, or
+``--rig map.yaml``; AMASS .npz, HumanML3D .npy, DIP .pkl), or one
 window of a built cache (``--cache DIR --clip NAME --window K``). ``--compare``
 adds a second sequence side by side: a prediction (.npy of (T, 22, 3) joints) or
 ``features`` (the joints recovered from the window's cached 263-dim features).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,6 +25,11 @@ def load_sequences(args) -> tuple[list[np.ndarray], list[str], float]:
     if args.cache is not None:
         if args.clip is None:
             raise SystemExit("--cache needs --clip NAME (see the cache's manifest.json)")
+        if not (args.cache / "manifest.json").is_file():
+            raise SystemExit(
+                f"{args.cache}: no dataset cache there (no manifest.json); build one with "
+                "ego4o-build-dataset --cache DIR"
+            )
         cache = MotionCache(args.cache)
         if args.clip not in cache.clips:
             raise SystemExit(f"{args.clip!r} is not in {args.cache}")
@@ -37,10 +44,35 @@ def load_sequences(args) -> tuple[list[np.ndarray], list[str], float]:
     else:
         if args.input is None:
             raise SystemExit("give a motion file, or --cache with --clip")
-        clip = read_clip(args.input)
+        if not args.input.is_file():
+            raise SystemExit(f"{args.input}: no such file")
+        info: list = []
+        try:
+            if args.input.suffix.lower() == ".bvh":
+                from ..readers.rigs import read_bvh_clip
+
+                clip = read_bvh_clip(args.input, rig_map=args.rig, info=info)
+            else:
+                clip = read_clip(args.input, rig_map=args.rig)
+        except ValueError as error:  # BvhError, RigError: one line that says what is wrong
+            raise SystemExit(f"ego4o-render: {error}") from None
+        for rig in info:
+            print(
+                f"{args.input.name}: rig {rig.rig}, {rig.metres_per_unit:g} m per unit ({rig.units}), "
+                f"up {rig.up_axis}, facing {rig.forward_axis}, {rig.lead_in_frames} lead-in frame(s) dropped, "
+                f"{rig.frames} frames"
+            )
         sequences, titles, fps = [clip.joints], [clip.name], clip.fps
     if args.compare not in (None, "features"):
         predicted = np.load(args.compare, allow_pickle=False)
+        if predicted.ndim != 3 or predicted.shape[1:] != (22, 3):
+            raise SystemExit(f"--compare {args.compare}: expected (T, 22, 3) joints, got {predicted.shape}")
+        if len(predicted) != len(sequences[0]) and not args.allow_length_mismatch:
+            raise SystemExit(
+                f"--compare {args.compare}: {len(predicted)} frames, but the motion has "
+                f"{len(sequences[0])} (at {fps:g} fps); resample it, or --allow-length-mismatch "
+                "to cut both to the shorter one"
+            )
         sequences.append(predicted)
         titles.append(Path(args.compare).stem)
     return sequences, titles, fps
@@ -54,6 +86,10 @@ def main(argv=None) -> int:
     parser.add_argument("--clip", help="clip name in the cache")
     parser.add_argument("--window", type=int, default=0, help="window index within the clip")
     parser.add_argument("--compare", help="'features' or a .npy of predicted joints (T, 22, 3)")
+    parser.add_argument("--rig", type=Path, help="rig map (YAML) for a BVH whose rig is not recognised")
+    parser.add_argument(
+        "--allow-length-mismatch", action="store_true", help="render --compare sequences of different lengths anyway"
+    )
     parser.add_argument("--every", type=int, default=1, help="render every n-th frame")
     args = parser.parse_args(argv)
     sequences, titles, fps = load_sequences(args)

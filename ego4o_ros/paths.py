@@ -1,0 +1,45 @@
+"""Default locations, in one place. Nothing here depends on the source checkout's layout:
+bundled files are the package's own data (wherever pip or colcon installed it), the
+training data comes from a parameter or the ``EGO4O_DATA`` environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_WEIGHTS = PACKAGE_DIR / "weights"  # default models (safetensors + model cards)
+SAMPLE_CLIP = PACKAGE_DIR / "data" / "sample" / "dataset-2_walk_normal_001.bvh"  # the bundled walk
+DATA_ENV = "EGO4O_DATA"  # folder holding bandai/bandai_train.tar.xz
+BANDAI_ARCHIVE_NAME = Path("bandai") / "bandai_train.tar.xz"
+
+
+def default_cache_dir() -> Path:
+    """Where ``ego4o-build-dataset`` writes and training reads (XDG cache)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "ego4o_ros" / "bandai"
+
+
+def bandai_archive(explicit: str | Path | None = None) -> Path:
+    """The Bandai-Namco training archive: ``explicit``, else ``$EGO4O_DATA/bandai/...``;
+    a clear error when neither names an existing file."""
+    if explicit is not None:
+        path = Path(explicit)
+    elif os.environ.get(DATA_ENV):
+        path = Path(os.environ[DATA_ENV]) / BANDAI_ARCHIVE_NAME
+    else:
+        raise FileNotFoundError(
+            f"no training data given: pass --source PATH, or set {DATA_ENV} to the folder "
+            f"holding {BANDAI_ARCHIVE_NAME} (the project's Makefile sets it to ../shared/data)"
+        )
+    if not path.exists():
+        raise FileNotFoundError(f"training data not found: {path}")
+    return path
+
+
+def config_file(name: str) -> Path:
+    """A file of the package's config/ folder (source checkout or installed share)."""
+    from .graph import share_file
+
+    return share_file("config", name)

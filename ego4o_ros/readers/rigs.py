@@ -1,0 +1,717 @@
+"""Any BVH rig -> SMPL-22: rig detection by joint names, units, up axis, rest pose, lead-in.
+
+A BVH file says nothing about who made it, in which units, with which axis up, or what its
+rest pose is. This module works it out, and a user map (YAML) says it where it cannot:
+
+* **Rig**: the joint names (a namespace such as ``mixamorig:`` or ``Character1:`` is
+  stripped) are matched against the built-in maps in ``RIGS``: MotionBuilder/CMU, Mixamo
+  (MotionBuilder names), Daz/Poser, Xsens MVN, Rokoko. Bandai-Namco takes keep their own
+  reader (``readers/bandai.py``). Each map names, per SMPL-22 joint, the rig joint at the
+  same place (or a point between two joints, or ``auto`` for spine1/spine2, placed along
+  the rig's spine chain where SMPL has them). A file no map fits raises one
+  :class:`RigError` naming the closest rig and the joints it lacks.
+* **Axes**: the rig's rest pose (all rotations zero) stands upright; its up (head above
+  the ankles) and left (left hip minus right hip) give the change of axes to the body
+  frame (Y up, facing +Z, +X the body's left), snapped to the file's axes.
+* **Units**: metres per file unit from the map, else inferred from the skeleton's height
+  (ankle to head): the candidate of ``UNITS`` (m, cm, mm, inch, CMU's 1/0.45 inch) that gives
+  the height closest to SMPL's.
+* **Rotations**: each SMPL joint's global rotation (the segment below it, relative to
+  SMPL's T-pose) is the rig joint's global rotation relative to the rig's rest pose, with
+  the constant swing that turns SMPL's rest bone onto the rig's rest bone (so A-pose rigs
+  and CMU's splayed legs read right).
+* **Lead-in**: exporters put a T-pose (or the bind pose) in front of the motion
+  (CMU ``01_01`` frame 0). Leading frames whose limbs are within ``TPOSE_TOLERANCE_DEG`` of
+  the T-pose are dropped when a jump follows them (a joint moving faster than
+  ``BLEND_SPEED`` m/s), together with such too-fast blend frames.
+
+User map (YAML), every key optional but ``joints`` (SMPL-22 names; all 22 unless the map
+says ``base: <rig>`` to start from a built-in one)::
+
+    base: mixamo              # start from a built-in map (RIGS) and change some joints
+    units: cm                 # m | cm | mm | inch | cmu | metres per unit (a number)
+    up_axis: y                # the file's up: x, y, z, -x, -y, -z
+    forward_axis: z           # the rest pose's facing (needs up_axis)
+    lead_in_frames: 0         # frames to drop at the start (default: detected)
+    joints:
+      pelvis: root            # a joint name
+      left_collar: {between: [LeftShoulder, LeftArm], at: 0.4}
+      spine3: {parent_of: LeftShoulder}
+      left_foot: [LeftToe, LeftFoot_end]   # the first one the file has
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..core import body, rotations
+from .bvh import BvhMotion
+
+__all__ = ["RIGS", "UNITS", "RigError", "RigMap", "RigInfo", "detect_rig", "load_rig_map", "retarget"]
+
+SMPL_INDEX = {name: j for j, name in enumerate(body.JOINT_NAMES)}
+UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001, "inch": 0.0254, "cmu": 0.0254 / 0.45}
+TPOSE_TOLERANCE_DEG = 20.0
+BLEND_SPEED = 8.0  # m/s: no joint of a person moves this fast; an exporter's blend does
+
+# The SMPL joint that ends each SMPL joint's segment (leaves carry their parent's swing).
+SEGMENT_END = {
+    0: 3,
+    1: 4,
+    2: 5,
+    3: 6,
+    4: 7,
+    5: 8,
+    6: 9,
+    7: 10,
+    8: 11,
+    9: 12,
+    12: 15,
+    13: 16,
+    14: 17,
+    16: 18,
+    17: 19,
+    18: 20,
+    19: 21,
+}
+LIMBS = (1, 2, 4, 5, 16, 17, 18, 19)  # segments judged for the lead-in T-pose
+_SPINE_FRACTIONS = None  # spine1, spine2 along pelvis -> spine3 (SMPL's rest)
+
+
+def _sided(left: dict[str, object], mirror) -> dict[str, object]:
+    """A map's left-side entries and their mirrored right-side twins."""
+    out = dict(left)
+    for name, spec in left.items():
+        if name.startswith("left_"):
+            out["right_" + name[5:]] = _mirror_spec(spec, mirror)
+    return out
+
+
+def _mirror_spec(spec, mirror):
+    if isinstance(spec, str):
+        return mirror(spec)
+    if isinstance(spec, list):
+        return [mirror(s) for s in spec]
+    if isinstance(spec, dict):
+        return {
+            k: ([mirror(s) for s in v] if k == "between" else (mirror(v) if k == "parent_of" else v))
+            for k, v in spec.items()
+        }
+    return spec
+
+
+def _lr(name: str) -> str:
+    return name.replace("Left", "Right").replace("LHip", "RHip")
+
+
+def _daz(name: str) -> str:
+    return "r" + name[1:] if name.startswith("l") else name
+
+
+# Built-in maps, most specific first (detection takes the first that fits the file).
+RIGS: dict[str, dict] = {
+    "cmu": {  # CMU mocap database, MotionBuilder-friendly BVH (LHipJoint, LowerBack, Neck1)
+        "label": "CMU (MotionBuilder names)",
+        "detect": ["LHipJoint", "LowerBack", "Neck1"],
+        "joints": _sided(
+            {
+                "pelvis": "Hips",
+                "spine1": "auto",
+                "spine2": "auto",
+                "spine3": "Spine1",
+                "neck": "Neck1",
+                "head": "Head",
+                "left_hip": "LeftUpLeg",
+                "left_knee": "LeftLeg",
+                "left_ankle": "LeftFoot",
+                "left_foot": "LeftToeBase",
+                "left_collar": {"between": ["LeftShoulder", "LeftArm"], "at": 0.4},
+                "left_shoulder": "LeftArm",
+                "left_elbow": "LeftForeArm",
+                "left_wrist": "LeftHand",
+            },
+            _lr,
+        ),
+    },
+    "mixamo": {  # Mixamo and MotionBuilder HumanIK names (a mixamorig: prefix is stripped)
+        "label": "Mixamo / MotionBuilder",
+        "detect": ["Hips", "LeftUpLeg", "LeftArm"],
+        "joints": _sided(
+            {
+                "pelvis": "Hips",
+                "spine1": "auto",
+                "spine2": "auto",
+                "spine3": {"parent_of": "LeftShoulder"},
+                "neck": "Neck",
+                "head": "Head",
+                "left_hip": "LeftUpLeg",
+                "left_knee": "LeftLeg",
+                "left_ankle": "LeftFoot",
+                "left_foot": ["LeftToeBase", "LeftToe", "LeftFoot_end"],
+                "left_collar": "LeftShoulder",
+                "left_shoulder": "LeftArm",
+                "left_elbow": "LeftForeArm",
+                "left_wrist": "LeftHand",
+            },
+            _lr,
+        ),
+    },
+    "xsens": {  # Xsens MVN BVH export
+        "label": "Xsens MVN",
+        "detect": ["Pelvis", "T8", "LeftUpperLeg"],
+        "joints": _sided(
+            {
+                "pelvis": "Pelvis",
+                "spine1": "auto",
+                "spine2": "auto",
+                "spine3": "T8",
+                "neck": "Neck",
+                "head": "Head",
+                "left_hip": "LeftUpperLeg",
+                "left_knee": "LeftLowerLeg",
+                "left_ankle": "LeftFoot",
+                "left_foot": ["LeftToe", "LeftFoot_end"],
+                "left_collar": "LeftShoulder",
+                "left_shoulder": "LeftUpperArm",
+                "left_elbow": "LeftForeArm",
+                "left_wrist": "LeftHand",
+            },
+            _lr,
+        ),
+    },
+    "rokoko": {  # Rokoko Studio
+        "label": "Rokoko",
+        "detect": ["Hips", "LeftThigh", "LeftShin"],
+        "joints": _sided(
+            {
+                "pelvis": "Hips",
+                "spine1": "auto",
+                "spine2": "auto",
+                "spine3": {"parent_of": "LeftShoulder"},
+                "neck": "Neck",
+                "head": "Head",
+                "left_hip": "LeftThigh",
+                "left_knee": "LeftShin",
+                "left_ankle": "LeftFoot",
+                "left_foot": ["LeftToe", "LeftFoot_end"],
+                "left_collar": "LeftShoulder",
+                "left_shoulder": "LeftArm",
+                "left_elbow": "LeftForeArm",
+                "left_wrist": "LeftHand",
+            },
+            _lr,
+        ),
+    },
+    "daz": {  # Daz Studio / Poser (hip, abdomen, chest, lThigh, ...; Genesis: lThighBend, ...)
+        "label": "Daz / Poser",
+        "detect": ["hip", "head"],
+        "joints": _sided(
+            {
+                "pelvis": "hip",
+                "spine1": "auto",
+                "spine2": "auto",
+                "spine3": ["chestUpper", "chest"],
+                "neck": ["neckLower", "neck"],
+                "head": "head",
+                "left_hip": ["lThighBend", "lThigh"],
+                "left_knee": "lShin",
+                "left_ankle": "lFoot",
+                "left_foot": ["lToe", "lFoot_end"],
+                "left_collar": "lCollar",
+                "left_shoulder": ["lShldrBend", "lShldr"],
+                "left_elbow": ["lForearmBend", "lForeArm"],
+                "left_wrist": "lHand",
+            },
+            _daz,
+        ),
+    },
+}
+BANDAI_JOINTS = ("Hips", "UpperLeg_L", "LowerLeg_L", "Chest", "Shoulder_L", "UpperArm_L", "LowerArm_L")
+
+
+class RigError(ValueError):
+    """A BVH file whose skeleton cannot be mapped onto SMPL-22 (one line, names what is missing)."""
+
+
+@dataclass
+class RigMap:
+    """SMPL-22 joint name -> rig joint spec, plus what the file does not say."""
+
+    name: str
+    joints: dict[str, object]
+    units: float | None = None  # metres per file unit; None: inferred
+    up_axis: str | None = None  # None: from the rest pose
+    forward_axis: str | None = None
+    lead_in_frames: int | None = None  # None: detected
+    source: str = "built-in"
+
+
+@dataclass
+class RigInfo:
+    """What was decided for one file (printed by the tools, checked by the tests)."""
+
+    rig: str
+    prefix: str
+    metres_per_unit: float
+    units: str  # a UNITS name, or "map" / "given"
+    up_axis: str  # the file axis that became up, e.g. "+y"
+    forward_axis: str  # the file axis the rest pose faces
+    lead_in_frames: int
+    frames: int  # kept
+    notes: list[str] = field(default_factory=list)
+
+
+def strip_namespace(name: str) -> str:
+    """``mixamorig:Hips``, ``Character1:Hips``, ``mixamorig_Hips`` -> ``Hips``."""
+    name = name.rsplit(":", 1)[-1].rsplit("|", 1)[-1]
+    return re.sub(r"^mixamorig\d*_", "", name)
+
+
+def is_bandai(joint_names) -> bool:
+    return set(BANDAI_JOINTS) <= set(joint_names)
+
+
+def detect_rig(joint_names, path: str = "") -> RigMap:
+    """The first built-in map whose detection names and joints the file has; RigError
+    naming the closest map and its missing joints otherwise."""
+    names = {strip_namespace(n) for n in joint_names}
+    best = None
+    for key, rig in RIGS.items():
+        missing = [
+            f"{smpl} ({_spec_text(spec)})" for smpl, spec in rig["joints"].items() if not _spec_present(spec, names)
+        ]
+        detected = set(rig["detect"]) <= names
+        if detected and not missing:
+            return RigMap(key, dict(rig["joints"]))
+        candidate = (not detected, len(missing), list(RIGS).index(key), key, missing)
+        best = candidate if best is None or candidate < best else best
+    *_, key, missing = best
+    shown = sorted(n for n in names if not n.endswith("_end"))
+    raise RigError(
+        f"{path or 'BVH file'}: no known rig fits its joints (closest: {RIGS[key]['label']}, "
+        f"which cannot map {', '.join(missing)}); joints in the file: {', '.join(shown)}. "
+        "Give a rig map (YAML, see ego4o_ros/readers/rigs.py and config/rig_map.example.yaml)"
+    )
+
+
+def _spec_present(spec, names) -> bool:
+    if spec == "auto":
+        return True
+    if isinstance(spec, str):
+        return spec in names
+    if isinstance(spec, list):
+        return any(s in names for s in spec)
+    if isinstance(spec, dict):
+        if "between" in spec:
+            return all(s in names for s in spec["between"])
+        if "parent_of" in spec:
+            return spec["parent_of"] in names
+    return False
+
+
+def _spec_text(spec) -> str:
+    if isinstance(spec, list):
+        return " or ".join(spec)
+    if isinstance(spec, dict):
+        return f"between {' and '.join(spec['between'])}" if "between" in spec else f"parent of {spec.get('parent_of')}"
+    return str(spec)
+
+
+def load_rig_map(path: str | os.PathLike) -> RigMap:
+    """A user map (YAML, format in the module doc); ValueError with one line on mistakes."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise RigError(f"{path}: cannot read the rig map: {reason}") from None
+    if not isinstance(data, dict):
+        raise RigError(f"{path}: a rig map is a mapping with a 'joints' section")
+    known = {"base", "units", "up_axis", "forward_axis", "lead_in_frames", "joints", "name"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise RigError(f"{path}: unknown keys {unknown}; known: {sorted(known)}")
+    base = data.get("base")
+    if base is not None and base not in RIGS:
+        raise RigError(f"{path}: base {base!r} is not a built-in rig ({', '.join(RIGS)})")
+    joints = dict(RIGS[base]["joints"]) if base else {}
+    given = data.get("joints") or {}
+    if not isinstance(given, dict):
+        raise RigError(f"{path}: 'joints' maps SMPL-22 joint names to rig joints")
+    wrong = sorted(set(given) - set(SMPL_INDEX))
+    if wrong:
+        raise RigError(f"{path}: {wrong} are not SMPL-22 joints; they are: {', '.join(body.JOINT_NAMES)}")
+    joints.update(given)
+    for spine in ("spine1", "spine2"):
+        joints.setdefault(spine, "auto")
+    missing = [n for n in body.JOINT_NAMES if n not in joints]
+    if missing:
+        raise RigError(f"{path}: the map does not say where these SMPL-22 joints are: {', '.join(missing)}")
+    units = data.get("units")
+    if units is not None:
+        units = _units(units, path)
+    for key in ("up_axis", "forward_axis"):
+        if data.get(key) is not None:
+            _axis_vector(str(data[key]), path)
+    if data.get("forward_axis") is not None and data.get("up_axis") is None:
+        raise RigError(f"{path}: forward_axis needs up_axis")
+    lead = data.get("lead_in_frames")
+    if lead is not None and (not isinstance(lead, int) or lead < 0):
+        raise RigError(f"{path}: lead_in_frames must be a whole number >= 0, got {lead!r}")
+    return RigMap(
+        str(data.get("name", base or path.stem)),
+        joints,
+        units,
+        data.get("up_axis"),
+        data.get("forward_axis"),
+        lead,
+        str(path),
+    )
+
+
+def _units(value, path) -> float:
+    if isinstance(value, str) and value.lower() in UNITS:
+        return UNITS[value.lower()]
+    try:
+        metres = float(value)
+    except (TypeError, ValueError):
+        metres = float("nan")
+    if not np.isfinite(metres) or metres <= 0:
+        raise RigError(f"{path}: units must be one of {', '.join(UNITS)} or metres per unit (> 0), got {value!r}")
+    return metres
+
+
+def _axis_vector(text: str, path="") -> np.ndarray:
+    match = re.fullmatch(r"([+-]?)([xyz])", text.strip().lower())
+    if match is None:
+        raise RigError(f"{path}: an axis is one of x, y, z, -x, -y, -z; got {text!r}")
+    vector = np.zeros(3)
+    vector["xyz".index(match.group(2))] = -1.0 if match.group(1) == "-" else 1.0
+    return vector
+
+
+def _axis_name(vector: np.ndarray) -> str:
+    i = int(np.argmax(np.abs(vector)))
+    snapped = abs(vector[i]) > 0.999
+    return f"{'+' if vector[i] > 0 else '-'}{'xyz'[i]}" + ("" if snapped else " (tilted)")
+
+
+# ------------------------------------------------------------------ resolving a map on a file
+class _Points:
+    """Resolved SMPL joints: per joint (rig a, rig b, weight) (a point between two joints)
+    and the rig joint whose rotation carries its segment."""
+
+    def __init__(self, motion: BvhMotion, rig: RigMap, path: str):
+        self.motion, self.path = motion, path
+        self.by_name = {}
+        for j, name in enumerate(motion.joint_names):
+            self.by_name.setdefault(strip_namespace(name), j)
+        self.rest = _rest_positions(motion)
+        self.a = np.zeros(22, int)
+        self.b = np.zeros(22, int)
+        self.w = np.zeros(22)
+        self.rotation_source = np.zeros(22, int)
+        unresolved = []
+        for smpl, j in SMPL_INDEX.items():
+            if smpl in ("spine1", "spine2") and rig.joints.get(smpl, "auto") == "auto":
+                continue
+            resolved = self._resolve(rig.joints.get(smpl))
+            if resolved is None:
+                unresolved.append(f"{smpl} ({_spec_text(rig.joints.get(smpl))})")
+                continue
+            self.a[j], self.b[j], self.w[j] = resolved
+            self.rotation_source[j] = resolved[0]
+        if unresolved:
+            raise RigError(f"{path}: rig map '{rig.name}' names joints the file does not have: {', '.join(unresolved)}")
+        for smpl in ("spine1", "spine2"):
+            if rig.joints.get(smpl, "auto") == "auto":
+                self._auto_spine(SMPL_INDEX[smpl])
+
+    def _resolve(self, spec):
+        if isinstance(spec, str):
+            j = self.by_name.get(spec)
+            return None if j is None else (j, j, 0.0)
+        if isinstance(spec, list):
+            for option in spec:
+                found = self._resolve(option)
+                if found is not None:
+                    return found
+            return None
+        if isinstance(spec, dict) and "between" in spec:
+            names = spec["between"]
+            if not isinstance(names, list) or len(names) != 2:
+                raise RigError(f"{self.path}: 'between' takes two joint names, got {names!r}")
+            ends = [self.by_name.get(n) for n in names]
+            if None in ends:
+                return None
+            return ends[0], ends[1], float(spec.get("at", 0.5))
+        if isinstance(spec, dict) and "parent_of" in spec:
+            child = self.by_name.get(spec["parent_of"])
+            if child is None or self.motion.parents[child] < 0:
+                return None
+            parent = int(self.motion.parents[child])
+            return parent, parent, 0.0
+        return None
+
+    def _auto_spine(self, j: int) -> None:
+        """spine1/spine2 on the rig's chain from the pelvis joint to spine3's joint, where
+        SMPL's rest skeleton has them (fraction of the chain's length)."""
+        start, end = int(self.a[0]), int(self.a[9])
+        chain = [end]
+        while chain[-1] != start:
+            parent = int(self.motion.parents[chain[-1]])
+            if parent < 0:
+                raise RigError(
+                    f"{self.path}: spine3's joint {self.motion.joint_names[end]!r} is not below the "
+                    f"pelvis joint {self.motion.joint_names[start]!r}: give spine1/spine2 in a rig map"
+                )
+            chain.append(parent)
+        chain = chain[::-1]
+        points = self.rest[chain]
+        lengths = np.linalg.norm(np.diff(points, axis=0), axis=1)
+        total = lengths.sum()
+        if len(chain) < 2 or total <= 0:
+            raise RigError(
+                f"{self.path}: no spine between the pelvis and spine3 joints: give spine1/spine2 in a rig map"
+            )
+        target = _spine_fractions()[0 if j == SMPL_INDEX["spine1"] else 1] * total
+        cumulative = np.concatenate([[0.0], np.cumsum(lengths)])
+        k = int(np.clip(np.searchsorted(cumulative, target, side="right") - 1, 0, len(lengths) - 1))
+        w = (target - cumulative[k]) / max(lengths[k], 1e-12)
+        self.a[j], self.b[j], self.w[j] = chain[k], chain[k + 1], float(np.clip(w, 0.0, 1.0))
+        self.rotation_source[j] = chain[k]
+
+    def place(self, positions: np.ndarray) -> np.ndarray:
+        """(..., J, 3) rig positions -> (..., 22, 3) SMPL joints."""
+        w = self.w[:, None]
+        return positions[..., self.a, :] * (1 - w) + positions[..., self.b, :] * w
+
+
+def _spine_fractions() -> tuple[float, float]:
+    global _SPINE_FRACTIONS
+    if _SPINE_FRACTIONS is None:
+        bones = np.linalg.norm(body.SMPL_REST_OFFSETS[[3, 6, 9]], axis=1)
+        _SPINE_FRACTIONS = (bones[0] / bones.sum(), bones[:2].sum() / bones.sum())
+    return _SPINE_FRACTIONS
+
+
+def _rest_positions(motion: BvhMotion) -> np.ndarray:
+    """Joint positions with every rotation zero (the rig's rest pose), root at the origin."""
+    rest = np.zeros((motion.num_joints, 3))
+    for j, parent in enumerate(motion.parents):
+        if parent >= 0:
+            rest[j] = rest[parent] + motion.offsets[j]
+    return rest
+
+
+def _snap(m: np.ndarray) -> np.ndarray:
+    """The nearest signed axis permutation when within ~25 degrees, else ``m``."""
+    snapped = np.zeros((3, 3))
+    for row in range(3):
+        col = int(np.argmax(np.abs(m[row])))
+        snapped[row, col] = np.sign(m[row, col])
+    if abs(np.linalg.det(snapped) - 1) < 1e-9 and np.all(np.abs(m - snapped).max() < 0.43):
+        return snapped
+    return m
+
+
+def body_from_file_axes(rest_smpl: np.ndarray, rig: RigMap, path: str) -> np.ndarray:
+    """(3, 3) rotation taking file coordinates to the body frame (rows: the file's left, up,
+    forward)."""
+    if rig.up_axis is not None:
+        up = _axis_vector(rig.up_axis, path)
+        if rig.forward_axis is not None:
+            forward = _axis_vector(rig.forward_axis, path)
+            if abs(up @ forward) > 0.5:
+                raise RigError(f"{path}: up_axis and forward_axis must differ")
+            return np.stack([np.cross(up, forward), up, forward])
+    else:
+        up = rest_smpl[15] - 0.5 * (rest_smpl[7] + rest_smpl[8])
+    left = (rest_smpl[1] - rest_smpl[2]) + (rest_smpl[16] - rest_smpl[17])
+    up = rotations.normalize(up)
+    left = left - (left @ up) * up
+    if np.linalg.norm(left) < 1e-9 or not np.isfinite(left).all():
+        raise RigError(f"{path}: the rest pose has no left/right (left and right joints coincide): check the rig map")
+    left = rotations.normalize(left)
+    axes = np.stack([left, up, np.cross(left, up)])
+    return axes if rig.up_axis is not None else _snap(axes)
+
+
+def infer_units(rest_smpl_file: np.ndarray) -> tuple[str, float]:
+    """The unit that makes the rest skeleton (ankles to head) closest to SMPL's height."""
+
+    def height(points):
+        return np.linalg.norm(points[15] - 0.5 * (points[7] + points[8]))
+
+    smpl_rest = np.zeros((22, 3))
+    for j, parent in enumerate(body.PARENTS):
+        if parent >= 0:
+            smpl_rest[j] = smpl_rest[parent] + body.SMPL_REST_OFFSETS[j]
+    reference, measured = height(smpl_rest), height(rest_smpl_file)
+    if not measured > 0:
+        raise RigError("the rest skeleton has no height (head at the ankles)")
+    name = min(UNITS, key=lambda u: abs(np.log(measured * UNITS[u] / reference)))
+    return name, UNITS[name]
+
+
+def retarget(motion: BvhMotion, rig: RigMap) -> tuple[np.ndarray, np.ndarray, RigInfo]:
+    """BVH motion -> SMPL-22 joints (T, 22, 3) in metres in the body frame, global rotations
+    (T, 22, 3, 3) relative to SMPL's T-pose, and what was decided (lead-in not yet dropped)."""
+    path = motion.path
+    points = _Points(motion, rig, path)
+    rest_smpl = points.place(points.rest)
+    notes = []
+    if rig.units is None:
+        units_name, metres = infer_units(rest_smpl)
+        notes.append(f"units inferred from the skeleton's height: {units_name}")
+    else:
+        units_name, metres = ("map", rig.units)
+    axes = body_from_file_axes(rest_smpl, rig, path)
+    if abs(np.linalg.det(axes) - 1) > 1e-6:
+        raise RigError(f"{path}: the rest pose gives a mirrored frame (left and right swapped?)")
+    positions, global_rot = motion.forward_kinematics()
+    joints = np.einsum("ij,tkj->tki", axes, points.place(positions)) * metres
+    # Rig rotations (relative to its rest pose) in body axes, then SMPL's rest bone onto the rig's.
+    rig_rot = np.einsum("ij,tkjl,ml->tkim", axes, global_rot[:, points.rotation_source], axes)
+    rest_body = rest_smpl @ axes.T
+    smpl_rest_dirs = body.SMPL_REST_OFFSETS
+    swing = np.broadcast_to(np.eye(3), (22, 3, 3)).copy()
+    for j, end in SEGMENT_END.items():
+        bone = rest_body[end] - rest_body[j]
+        if np.linalg.norm(bone) > 1e-9:
+            swing[j] = rotations.quat_to_matrix(rotations.qbetween(smpl_rest_dirs[end], bone))
+    for leaf in (10, 11, 15, 20, 21):
+        swing[leaf] = swing[body.PARENTS[leaf]]
+    rot = rig_rot @ swing
+    up_file, forward_file = axes[1], axes[2]
+    info = RigInfo(
+        rig=rig.name,
+        prefix="",
+        metres_per_unit=float(metres),
+        units=units_name,
+        up_axis=_axis_name(up_file),
+        forward_axis=_axis_name(forward_file),
+        lead_in_frames=0,
+        frames=motion.num_frames,
+        notes=notes,
+    )
+    return joints, rot, info
+
+
+def detect_lead_in(joints: np.ndarray, rot: np.ndarray, fps: float) -> int:
+    """Leading frames to drop: a T-pose / bind pose the exporter put in front (limbs within
+    ``TPOSE_TOLERANCE_DEG`` of the T-pose, relative to the pelvis) when a jump follows, and
+    the blend frames of that jump (a joint faster than ``BLEND_SPEED``)."""
+    relative = np.einsum("tji,tkjl->tkil", rot[:, 0], rot[:, list(LIMBS)])
+    cos = np.clip((np.trace(relative, axis1=-2, axis2=-1) - 1) / 2, -1, 1)
+    tpose = np.degrees(np.arccos(cos)).max(axis=1) < TPOSE_TOLERANCE_DEG
+    lead = 0
+    while lead < len(tpose) and tpose[lead]:
+        lead += 1
+    if lead == 0 or lead == len(tpose):
+        return 0
+    speed = np.linalg.norm(np.diff(joints, axis=0), axis=-1).max(axis=1) * fps  # (T-1,) m/s
+    if speed[lead - 1] < BLEND_SPEED:
+        return 0  # the motion itself starts in a T-pose: keep it
+    while lead < len(speed) and speed[lead] >= BLEND_SPEED:
+        lead += 1
+    return lead
+
+
+# ------------------------------------------------------------------ a file -> MotionClip
+def rig_map_beside(path: Path) -> Path | None:
+    """A user map next to the file: ``<name>.rig.yaml``, else ``rig.yaml`` in its folder."""
+    for candidate in (path.with_suffix(".rig.yaml"), path.parent / "rig.yaml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def descriptions_beside(path: Path) -> list[str]:
+    """Descriptions a user put next to the file (``<name>.txt``, one per line; HumanML3D's
+    ``text#tokens#start#end`` lines give their text). No file: none."""
+    text_file = path.with_suffix(".txt")
+    if not text_file.is_file():
+        return []
+    lines = (line.split("#", 1)[0].strip() for line in text_file.read_text(errors="replace").splitlines())
+    return [line for line in lines if line]
+
+
+def read_bvh_clip(
+    path: str | os.PathLike,
+    target_fps: float | None = None,
+    *,
+    rig_map: str | os.PathLike | RigMap | None = None,
+    descriptions: list[str] | None = None,
+    trim_lead_in: bool = True,
+    info: list | None = None,
+):
+    """Any BVH -> MotionClip on SMPL-22 (metres, body frame). Bandai-Namco takes go to their
+    own reader (labels from the take name when it has one). ``rig_map``: a YAML path or a
+    RigMap (default: ``<name>.rig.yaml`` / ``rig.yaml`` beside the file, else detected).
+    ``info``: a list that receives the :class:`RigInfo`."""
+    from ..core.clip import MotionClip, nominal_rate, resample
+    from . import bandai
+    from .bvh import read_bvh
+
+    path = Path(path)
+    motion = read_bvh(path)
+    if rig_map is None:
+        rig_map = rig_map_beside(path)
+    if rig_map is None and is_bandai(motion.joint_names):
+        try:
+            bandai.labels_from_name(path.name)
+        except ValueError:  # a Bandai rig under another name: same mapping, no labels
+            joints, raw = bandai.smpl_joints_and_rotations(motion)
+            clip = MotionClip(
+                name=path.stem,
+                fps=nominal_rate(motion.frame_time),
+                joints=joints,
+                global_rotations=raw @ bandai.tpose_calibration(motion),
+                descriptions=list(descriptions or descriptions_beside(path)),
+                take=path.stem,
+                source=str(path),
+            )
+        else:
+            clip = bandai.read_bandai(path)
+            if descriptions is not None:
+                clip.descriptions = list(descriptions)
+        if info is not None:
+            info.append(RigInfo("bandai", "", 0.01, "cm", "+y", "+z", 0, clip.num_frames))
+        return clip if target_fps is None else resample(clip, target_fps)
+    if rig_map is None:
+        rig = detect_rig(motion.joint_names, str(path))
+    elif isinstance(rig_map, RigMap):
+        rig = rig_map
+    else:
+        rig = load_rig_map(rig_map)
+    joints, rot, rig_info = retarget(motion, rig)
+    fps = nominal_rate(motion.frame_time)
+    if rig.lead_in_frames is not None:
+        lead = rig.lead_in_frames
+    else:
+        lead = detect_lead_in(joints, rot, fps) if trim_lead_in else 0
+    if lead >= len(joints):
+        raise RigError(f"{path}: all {len(joints)} frames are lead-in (T-pose); nothing to read")
+    if not np.isfinite(joints).all():
+        raise RigError(f"{path}: the motion has NaN or infinite values after mapping")
+    rig_info.lead_in_frames, rig_info.frames = lead, len(joints) - lead
+    if info is not None:
+        info.append(rig_info)
+    clip = MotionClip(
+        name=path.stem,
+        fps=fps,
+        joints=joints[lead:],
+        global_rotations=rot[lead:],
+        descriptions=list(descriptions if descriptions is not None else descriptions_beside(path)),
+        take=path.stem,
+        source=str(path),
+    )
+    return clip if target_fps is None else resample(clip, target_fps)

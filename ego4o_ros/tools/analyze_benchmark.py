@@ -1,0 +1,40 @@
+"""ego4o-analyze-benchmark: speed of ego4o-analyze per stage on a synthetic recording."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="length of the recording")
+    parser.add_argument("--bags", type=int, default=1, help="copies analysed together (with --jobs)")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--backend", choices=["onnxruntime", "torch"], default="onnxruntime")
+    parser.add_argument("--work", help="folder for the recording and results (default: a temporary one)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--json", help="write the table here too")
+    args = parser.parse_args(argv)
+
+    from ..analysis import AnalysisConfig
+    from ..analysis.benchmark import format_table, run_benchmark
+
+    table = run_benchmark(
+        args.minutes,
+        args.work,
+        AnalysisConfig(backend=args.backend),
+        args.bags,
+        args.jobs,
+        args.keep or bool(args.work),
+    )
+    print(format_table(table))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(table, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

