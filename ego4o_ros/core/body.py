@@ -128,6 +128,28 @@ SMPL_REST_OFFSETS = np.array(
 )
 SMPL_REST_PELVIS_HEIGHT = 0.93  # pelvis above the soles in the rest pose (approx.)
 
+# The joint that ends each joint's segment: the segment a joint's global rotation turns
+# (leaves have none and follow their parent's swing).
+SEGMENT_END = {
+    0: 3,
+    1: 4,
+    2: 5,
+    3: 6,
+    4: 7,
+    5: 8,
+    6: 9,
+    7: 10,
+    8: 11,
+    9: 12,
+    12: 15,
+    13: 16,
+    14: 17,
+    16: 18,
+    17: 19,
+    18: 20,
+    19: 21,
+}
+
 # Facing is measured from the hips and shoulders (HumanML3D: r_hip, l_hip, r_sdr, l_sdr).
 FACE_JOINTS = (2, 1, 17, 16)
 FOOT_JOINTS_LEFT = (7, 10)

@@ -41,7 +41,7 @@ from tqdm import tqdm
 from ..core import features, imu, metrics
 from ..core.dataset import DatasetConfig, pad_clip, split_of
 from ..readers.sources import iter_source, read_item
-from .online import StreamingCapture, blend_weights, offline_starts, sliding_index
+from .online import StreamingCapture, blend_weights, blend_windows, offline_starts, sliding_index
 
 ROWS = (
     "ground_truth_stitched",
@@ -264,7 +264,7 @@ class Evaluator:
         truth = clip_truth(clip, self.window, self.feature_config, self.lookahead)
         base_groups = clip.groups
         # Ground truth through the stitching path, and the VQ-VAE ceiling (no IMUs involved).
-        gt_blended = self._blend(truth.features, truth.starts, T)
+        gt_blended = blend_windows(truth.features, truth.starts, T)
         self._record(
             base_groups,
             "ground_truth_stitched",
@@ -283,7 +283,7 @@ class Evaluator:
                 base_groups,
                 "vqvae_reconstruction",
                 "offline",
-                score_offline(recon, self._blend(recon, truth.starts, T), truth, clip, self.fps),
+                score_offline(recon, blend_windows(recon, truth.starts, T), truth, clip, self.fps),
                 time.perf_counter() - started,
                 minutes,
             )
@@ -394,7 +394,7 @@ class Evaluator:
         started = time.perf_counter()
         refined, _ = self.tto.refine(inputs, present[index])
         values = self.normalizer.denormalize(refined.numpy())
-        blended = self._blend(values, index[:, 0], len(clip.acc))
+        blended = blend_windows(values, index[:, 0], len(clip.acc))
         seconds = time.perf_counter() - started
         self._record(
             groups, "ego4o_imu_tto", "offline", score_offline(values, blended, truth, clip, self.fps), seconds, minutes
@@ -412,12 +412,6 @@ class Evaluator:
 
     def _world_jitter(self, clip: EvalClip) -> float:
         return metrics.jitter(clip.joints[: clip.length], self.fps) if clip.length >= 4 else np.nan
-
-    @staticmethod
-    def _blend(values, starts, num_frames):
-        from .online import blend_windows
-
-        return blend_windows(values, starts, num_frames)
 
     # ------------------------------------------------------------ summary
     def table(self) -> dict:

@@ -224,26 +224,6 @@ SEGMENT_END = {
     18: "Hand_L",
     19: "Hand_R",
 }
-# ... and the SMPL joint that ends it, whose rest offset gives the T-pose direction.
-SMPL_SEGMENT_END = {
-    0: 3,
-    1: 4,
-    2: 5,
-    3: 6,
-    4: 7,
-    5: 8,
-    6: 9,
-    7: 10,
-    8: 11,
-    9: 12,
-    12: 15,
-    13: 16,
-    14: 17,
-    16: 18,
-    17: 19,
-    18: 20,
-    19: 21,
-}
 
 
 def describe(action: str, style: str) -> list[str]:
@@ -328,7 +308,7 @@ def tpose_calibration(motion: BvhMotion) -> np.ndarray:
         bone_local = motion.local_translations[0, motion.index(end_name)]
         snapped = TPOSE_FROM_BANDAI[joint]
         target = snapped.T @ rotations.normalize(bone_local)
-        swing = rotations.quat_to_matrix(rotations.qbetween(rest[SMPL_SEGMENT_END[joint]], target))
+        swing = rotations.quat_to_matrix(rotations.qbetween(rest[body.SEGMENT_END[joint]], target))
         calibration[joint] = snapped @ swing
     return calibration
 

@@ -59,26 +59,6 @@ UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001, "inch": 0.0254, "cmu": 0.0254 / 0.45
 TPOSE_TOLERANCE_DEG = 20.0
 BLEND_SPEED = 8.0  # m/s: no joint of a person moves this fast; an exporter's blend does
 
-# The SMPL joint that ends each SMPL joint's segment (leaves carry their parent's swing).
-SEGMENT_END = {
-    0: 3,
-    1: 4,
-    2: 5,
-    3: 6,
-    4: 7,
-    5: 8,
-    6: 9,
-    7: 10,
-    8: 11,
-    9: 12,
-    12: 15,
-    13: 16,
-    14: 17,
-    16: 18,
-    17: 19,
-    18: 20,
-    19: 21,
-}
 LIMBS = (1, 2, 4, 5, 16, 17, 18, 19)  # segments judged for the lead-in T-pose
 _SPINE_FRACTIONS = None  # spine1, spine2 along pelvis -> spine3 (SMPL's rest)
 
@@ -583,7 +563,7 @@ def retarget(motion: BvhMotion, rig: RigMap) -> tuple[np.ndarray, np.ndarray, Ri
     rest_body = rest_smpl @ axes.T
     smpl_rest_dirs = body.SMPL_REST_OFFSETS
     swing = np.broadcast_to(np.eye(3), (22, 3, 3)).copy()
-    for j, end in SEGMENT_END.items():
+    for j, end in body.SEGMENT_END.items():
         bone = rest_body[end] - rest_body[j]
         if np.linalg.norm(bone) > 1e-9:
             swing[j] = rotations.quat_to_matrix(rotations.qbetween(smpl_rest_dirs[end], bone))
