@@ -74,6 +74,14 @@ def test_motion_tokens_are_projected_codebook_vectors(base):
     assert 0.3 < float(ratio) < 3
     with pytest.raises(ValueError, match="6 parts"):
         model.motion_tokens(torch.zeros(2, 16, 5, dtype=torch.long))
+    # two steps per token: half the tokens, each projecting both steps' vectors; an odd
+    # last step is repeated to fill its token
+    paired = small_captioner(base, steps_per_token=2)
+    tokens = paired.motion_tokens(codes[:, :15])
+    assert tokens.shape == (3, 8, 576)
+    step = [torch.cat([paired.codebooks[p][codes[1, t, p]] for p in range(6)]) for t in (4, 5, 14)]
+    assert torch.allclose(tokens[1, 2], paired.motion_projector(torch.cat(step[:2])), atol=1e-6)
+    assert torch.allclose(tokens[1, 7], paired.motion_projector(torch.cat([step[2], step[2]])), atol=1e-6)
 
 
 def test_image_slot_is_masked_until_images_exist(base):
@@ -114,6 +122,9 @@ def test_lora_adapter_round_trips_with_identical_logits(base, tmp_path):
     with torch.no_grad():
         after = loaded.logits(codes)
     assert torch.equal(before, after)
+    merged, _ = LmCaptioner.load(tmp_path / "lm_captioner", keep_base=True, merged=True)
+    with torch.no_grad():
+        assert torch.allclose(merged.logits(codes), before, atol=1e-3)  # LoRA folded in, same model
     assert loaded_card.initialised_from["base_model"]["sha256"] == base[2]["sha256"]
     assert any("lora_B" in k for k in loaded.own_state())
     # another base model file is refused

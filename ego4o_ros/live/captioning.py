@@ -78,7 +78,7 @@ class LiveCaptioner:
                     f"no language-model captioner in {weights} (lm_captioner.json); "
                     "train one (ego4o-train lm_captioner) or use backend 'codes'"
                 )
-            self.captioner, card = LmCaptioner.load(weights / "lm_captioner", base_model)
+            self.captioner, card = LmCaptioner.load(weights / "lm_captioner", base_model, merged=True)
             books = torch.stack([q.codebook for q in self.vqvae.quantizers])
             if card.feature_mean != vqvae_card.feature_mean or not torch.allclose(books, self.captioner.codebooks):
                 raise ValueError(

@@ -390,7 +390,7 @@ def evaluate_captions(
     vqvae, vqvae_card = load_vqvae(weights / "vqvae")
     captioners = {"codes": CodeCaptioner.load(weights / "captioner")}
     lm_stem = lm_stem or weights / "lm_captioner"
-    lm, lm_card = LmCaptioner.load(lm_stem, base_model)
+    lm, lm_card = LmCaptioner.load(lm_stem, base_model, merged=True)
     if lm_card.feature_mean != vqvae_card.feature_mean:
         raise ValueError(f"{lm_stem} was trained with another VQ-VAE than {weights / 'vqvae'}")
     captioners["lm"] = lm

@@ -39,7 +39,8 @@ class CodeCaptioner:
 
     def describe(self, ids: np.ndarray) -> list[str]:
         """(N, T', parts) -> one description per window."""
-        similarity = code_histograms(ids, self.num_codes) @ self.histograms.T
+        # float32 on both sides: a float64 query would upcast the whole table on every call.
+        similarity = code_histograms(ids, self.num_codes).astype(np.float32) @ self.histograms.T
         return [self.texts[i] for i in similarity.argmax(1)]
 
     def save(self, stem: str | Path, card: checkpoint.ModelCard) -> Path:

@@ -21,7 +21,10 @@ class MaskingConfig:
 
     min_sites: int = 1
     max_sites: int = 3
-    text_drop: float = 0.4
+    text_drop: float = 0.5
+    # A kept description is another take's with this probability: generated descriptions
+    # are sometimes wrong, and the capture must then fall back on the IMUs, not follow the text.
+    wrong_text_probability: float = 0.15
     image_drop: float = 1.0  # no image features in the Bandai data yet
     vanish_probability: float = 0.15  # a kept sensor drops out for part of the window
     acc_noise_std: float = 0.2  # m/s^2, white noise on synthesised accelerations
@@ -109,6 +112,8 @@ class TrainingWindows:
             variants = self.variants[self.clip_index[i]]
             kind = "full"
             if masking is not None:
+                if rng.random() < masking.wrong_text_probability:
+                    variants = self.variants[rng.integers(len(self.variants))]
                 draw = rng.random()
                 if draw < masking.action_only_probability and variants["action"]:
                     kind = "action"

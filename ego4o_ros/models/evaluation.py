@@ -498,9 +498,11 @@ def evaluate(
     progress: bool = True,
     json_path: Path | None = None,
     lm_loop: bool = False,
+    jobs: int = 1,
 ) -> dict:
     """Load the default (or given) models, evaluate, print and return the table. ``lm_loop``
-    adds the closed loop with the language-model captioner (``weights/lm_captioner``)."""
+    adds the closed loop with the language-model captioner (``weights/lm_captioner``);
+    ``jobs`` worker processes share the clips (one torch thread each)."""
     from .code_captioner import CodeCaptioner
     from .ego4o import Ego4oModel
     from .feature_encoders import make_text_encoder
@@ -537,8 +539,7 @@ def evaluate(
         tto_clips,
         lm_captioner=_load_lm_captioner(weights) if lm_loop else None,
     )
-    for number, clip in enumerate(tqdm(clips, desc="clips", disable=not progress, file=sys.stderr)):
-        evaluator.add(number, clip, combos)
+    run_clips(evaluator, clips, combos, jobs, progress)
     table = evaluator.table()
     frames = sum(c.length for c in clips)
     summary = {
@@ -548,6 +549,7 @@ def evaluate(
         "combinations": len(combos),
         "online_combinations_per_clip": online_combinations,
         "lookahead": lookahead,
+        "jobs": jobs,
         "seconds": round(time.monotonic() - started, 1),
         "split": split,
         "sample": sample,
@@ -565,7 +567,55 @@ def evaluate(
     return result
 
 
+_WORKER: tuple | None = None  # (evaluator, clips, combos) of a forked worker
+
+
+def _add_clip(number: int):
+    evaluator, clips, combos = _WORKER
+    before = len(evaluator.records), len(evaluator.descriptions)
+    seconds, minutes = dict(evaluator.seconds), dict(evaluator.minutes)
+    evaluator.add(number, clips[number], combos)
+    return (
+        evaluator.records[before[0] :],
+        evaluator.descriptions[before[1] :],
+        {k: v - seconds.get(k, 0.0) for k, v in evaluator.seconds.items()},
+        {k: v - minutes.get(k, 0.0) for k, v in evaluator.minutes.items()},
+    )
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+
+
+def run_clips(evaluator: Evaluator, clips: list, combos: list, jobs: int = 1, progress: bool = True) -> None:
+    """``evaluator.add`` every clip, in ``jobs`` forked processes when > 1 (each clip keeps
+    its number, so the rotation of online combinations is the same either way)."""
+    global _WORKER
+    bar = tqdm(total=len(clips), desc="clips", disable=not progress, file=sys.stderr)
+    if jobs <= 1:
+        for number, clip in enumerate(clips):
+            evaluator.add(number, clip, combos)
+            bar.update()
+        bar.close()
+        return
+    import multiprocessing
+
+    _WORKER = (evaluator, clips, combos)
+    # Fork: the workers share the loaded models and clips without pickling them.
+    with multiprocessing.get_context("fork").Pool(jobs, initializer=_init_worker) as pool:
+        for records, descriptions, seconds, minutes in pool.imap_unordered(_add_clip, range(len(clips))):
+            evaluator.records += records
+            evaluator.descriptions += descriptions
+            for key, value in seconds.items():
+                evaluator.seconds[key] += value
+            for key, value in minutes.items():
+                evaluator.minutes[key] += value
+            bar.update()
+    _WORKER = None
+    bar.close()
+
+
 def _load_lm_captioner(weights: Path):
     from .lm_captioner import LmCaptioner
 
-    return LmCaptioner.load(weights / "lm_captioner")[0]
+    return LmCaptioner.load(weights / "lm_captioner", merged=True)[0]

@@ -6,7 +6,7 @@ E_M) + an image projector slot + LoRA adapters on the LM's attention projections
 * **Motion tokens**: per model step (4 frames), the six part codes are looked up in
   the VQ-VAE's frozen codebooks, concatenated (6 x 64 = 384 values) and projected by
   one linear layer into the LM's embedding space (576 for SmolLM2-135M): one token
-  per step, 16 per 64-frame window. A description may cover several consecutive
+  per ``steps_per_token`` steps (16 or 8 per 64-frame window). A description may cover several consecutive
   windows (``max_windows``, 4 = 8.5 s at 30 Hz).
 * **Image tokens**: one token per image feature vector (``image_dim``, CLIP ViT-B/32
   = 512) through its own linear projector. Until image features exist the slot is
@@ -67,6 +67,9 @@ class LmCaptionerConfig:
     lora_dropout: float = 0.05
     lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
     max_windows: int = 4  # consecutive windows one description may cover
+    # Model steps per motion token: 2 halves the sequence the LM reads (faster training and
+    # decoding) at the same information (the projector sees both steps' codes).
+    steps_per_token: int = 1
     max_new_tokens: int = 32
     system: str = "You describe human motion in one short sentence."
     prompt: str = "Motion: <motion>\nWhat does the person do?"
@@ -221,12 +224,11 @@ class LmCaptioner(nn.Module):
         self.register_buffer("codebooks", codebooks.clone())
         hidden = lm.config.hidden_size
         embed_std = float(lm.get_input_embeddings().weight.std())
-        self.motion_projector = nn.Linear(config.num_parts * config.code_dim, hidden)
+        motion_inputs = config.steps_per_token * config.num_parts * config.code_dim
+        self.motion_projector = nn.Linear(motion_inputs, hidden)
         rms = float(codebooks.pow(2).mean().sqrt().clamp_min(1e-3))
         # Motion tokens start at the scale of word embeddings.
-        nn.init.normal_(
-            self.motion_projector.weight, 0.0, embed_std / (rms * (config.num_parts * config.code_dim) ** 0.5)
-        )
+        nn.init.normal_(self.motion_projector.weight, 0.0, embed_std / (rms * motion_inputs**0.5))
         nn.init.zeros_(self.motion_projector.bias)
         self.image_projector = nn.Linear(config.image_dim, hidden) if config.image_dim else None
         if self.image_projector is not None:
@@ -326,10 +328,12 @@ class LmCaptioner(nn.Module):
 
     @classmethod
     def load(
-        cls, stem: str | Path, base: str | os.PathLike | None = None, keep_base: bool = False
+        cls, stem: str | Path, base: str | os.PathLike | None = None, keep_base: bool = False, merged: bool = False
     ) -> tuple[LmCaptioner, checkpoint.ModelCard]:
         """A saved captioner on its base model (``base`` overrides the card's base spec,
-        e.g. where the same file lives elsewhere; its SHA-256 must match the card's)."""
+        e.g. where the same file lives elsewhere; its SHA-256 must match the card's).
+        ``merged``: LoRA folded into the base weights, for inference only (~10 % faster
+        decoding; logits equal to float rounding)."""
         card = checkpoint.ModelCard.read(stem, "lm_captioner")
         config = LmCaptionerConfig.from_dict(card.model_config)
         tensors = checkpoint.load_tensors(stem, card)
@@ -345,16 +349,26 @@ class LmCaptioner(nn.Module):
             )
         model = cls(replace(config, base=spec), tensors["codebooks"], load_base_lm(spec, keep=keep_base))
         model.load_own_state(tensors)
+        if merged:
+            model.lm.merge_adapter()
         return model.eval(), card
 
     # ------------------------------------------------------------ embeddings
     def motion_tokens(self, codes: torch.Tensor) -> torch.Tensor:
-        """Code ids (..., T', parts) -> motion tokens (..., T', hidden)."""
+        """Code ids (..., T', parts) -> motion tokens (..., ceil(T' / steps_per_token), hidden);
+        a last incomplete group repeats its final step."""
         codes = torch.as_tensor(codes, dtype=torch.long, device=self.codebooks.device)
         if codes.shape[-1] != self.config.num_parts:
             raise ValueError(f"codes must end in {self.config.num_parts} parts, got {tuple(codes.shape)}")
         vectors = torch.stack([self.codebooks[p][codes[..., p]] for p in range(self.config.num_parts)], dim=-2)
-        return self.motion_projector(vectors.flatten(-2))
+        vectors = vectors.flatten(-2)  # (..., T', parts * code_dim)
+        k = self.config.steps_per_token
+        if k > 1:
+            short = -vectors.shape[-2] % k
+            if short:
+                vectors = torch.cat([vectors, vectors[..., -1:, :].expand(*vectors.shape[:-2], short, -1)], dim=-2)
+            vectors = vectors.reshape(*vectors.shape[:-2], vectors.shape[-2] // k, k * vectors.shape[-1])
+        return self.motion_projector(vectors)
 
     def image_tokens(self, images: torch.Tensor) -> torch.Tensor:
         """(N, image_dim) -> (N, 1, hidden)."""

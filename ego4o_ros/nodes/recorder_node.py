@@ -62,7 +62,7 @@ class RecorderNode(Node):
             for t in declare(self, "topics", DEFAULT_TOPICS, "topics to record (relative names resolve)")
         }
         flush = declare(
-            self, "flush_period", 1.0, "s between flushes to disk (the most a kill can lose)", min=0.05, max=60.0
+            self, "flush_period", 0.5, "s between flushes to disk (the most a kill can lose)", min=0.05, max=60.0
         )
         self.qos_depth = declare(
             self, "qos_depth", 200, "queue depth of each subscription (deeper for fast replays)", min=1, max=100000

@@ -8,6 +8,7 @@ online; see ``ego4o_ros/models/evaluation.py`` for what is measured and how.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -46,7 +47,10 @@ def main(argv=None) -> int:
         action="store_true",
         help="add the closed loop with the language-model captioner (sampled combinations)",
     )
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (per job)")
+    parser.add_argument(
+        "--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes sharing the clips"
+    )
     parser.add_argument("--json", type=Path, help="write the tables as JSON here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -68,6 +72,7 @@ def main(argv=None) -> int:
             progress=not args.quiet,
             json_path=args.json,
             lm_loop=args.lm_loop,
+            jobs=args.jobs,
         )
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
