@@ -13,20 +13,17 @@ import pytest
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(100 + (os.getpid() + 70) % 100))
 
-from ego4o_ros.core import frames
-from ego4o_ros.nodes.fault_benchmark import (
+from ego4o_ros.analysis.faults import (
     CAMERA,
-    FaultConfig,
     covered_intervals,
     dropout_schedule,
     grid_residual,
     memory_growth,
     output_continuity,
     pose_offsets,
-    run_fault_benchmark,
-    table,
-    targets_met,
 )
+from ego4o_ros.core import frames
+from ego4o_ros.nodes.fault_benchmark import FaultConfig, run_fault_benchmark, table, targets_met
 from ego4o_ros.paths import SAMPLE_CLIP
 from ego4o_ros.readers import read_clip
 

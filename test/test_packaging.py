@@ -27,6 +27,8 @@ import pytest
 from catkin_pkg.package import parse_package
 from rosidl_adapter.parser import is_valid_message_name, parse_message_file
 
+from ego4o_ros.core.body import JOINT_NAMES as SMPL_JOINTS
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "ego4o_ros"
 
@@ -89,30 +91,6 @@ ROSDEP_KEYS = {
 }
 INTERFACE_KINDS = {"msg", "srv", "action"}
 
-SMPL_JOINTS = (
-    "pelvis",
-    "left_hip",
-    "right_hip",
-    "spine1",
-    "left_knee",
-    "right_knee",
-    "spine2",
-    "left_ankle",
-    "right_ankle",
-    "spine3",
-    "left_foot",
-    "right_foot",
-    "neck",
-    "left_collar",
-    "right_collar",
-    "head",
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-)
 # (type as written, field name) of each message, in order.
 EXPECTED_FIELDS = {
     "SmplPose": [
