@@ -290,3 +290,39 @@ def test_non_finite_model_output_is_not_published(walk):
     live = LiveCapture(streaming, card.fps)
     out = feed(live, WearableReplay(walk), until=1.0)
     assert out == [] and live.stats.non_finite >= 10 and live.stats.frames == 0
+
+
+def test_camera_views_reach_the_capture_model_and_a_stopped_camera_is_masked(replay):
+    from ego4o_ros.live.camera import CameraEncoder
+    from ego4o_ros.models.image_model import image_encoder_of
+    from ego4o_ros.paths import DEFAULT_WEIGHTS
+
+    views = replay.camera_views()
+    assert views.shape == (len(replay.truth_times), 64, 64, 3) and views.std() > 10
+    stop = 4.0  # the camera stops here
+
+    def run(with_camera: bool):
+        live, card = load_live_capture(lookahead=2)
+        camera = CameraEncoder(image_encoder_of(DEFAULT_WEIGHTS, card), live.set_image) if with_camera else None
+        out, t, frame = [], 0.0, 0
+        while t < 6.0:
+            for s in replay.imu_samples(t, t + 0.02):
+                live.push_imu(s.site, s.stamp, s.acc, s.quat_xyzw)
+            while camera is not None and frame / replay.fps < min(t + 0.02, stop):
+                camera.submit(frame / replay.fps, lambda view=views[frame]: view)
+                frame += 1
+            if camera is not None:
+                assert camera.wait_idle()
+            out += live.advance(now=t + 0.02)
+            t += 0.02
+        if camera is not None:
+            assert camera.encoded > 0 and camera.errors == 0 and camera.encode_ms(50) > 0
+            camera.close()
+        return out
+
+    seen, blind = run(True), run(False)
+    assert all(f.used_image for f in seen if 0.5 < f.input_stamp < stop)
+    assert not any(f.used_image for f in seen if f.input_stamp > stop + 0.15 + 1 / 30)  # masked within max age
+    assert not any(f.used_image for f in blind)
+    early = [(a.joints, b.joints) for a, b in zip(seen, blind) if a.input_stamp < stop]
+    assert max(np.abs(a - b).max() for a, b in early) > 1e-3  # the views change the pose

@@ -270,3 +270,57 @@ def test_mirrored_descriptions_swap_sides():
     assert mirror_text("a person waves the left hand.") == "a person waves the right hand."
     assert mirror_text("walks and turns right, then left") == "walks and turns left, then right"
     assert mirror_text("a person bows.") == "a person bows."
+
+
+def test_a_masked_image_is_no_image_wherever_its_step_and_a_present_one_counts_by_step(tiny_ego4o):
+    torch.manual_seed(2)
+    encoder = tiny_ego4o.encoder
+    x, present = torch.randn(2, 32, 5, 9), torch.ones(2, 32, 5, dtype=torch.bool)
+    image, off, on = (
+        torch.randn(2, TINY_ENC.image_dim) * 10,
+        torch.zeros(2, dtype=torch.bool),
+        torch.ones(2, dtype=torch.bool),
+    )
+    reference = encoder(x, present)
+    for step in (0, 5, 7):
+        masked = encoder(x, present, image=image, image_present=off, image_step=torch.full((2,), step))
+        for a, b in zip(reference[0], masked[0]):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    early = encoder(x, present, image=image, image_present=on, image_step=torch.zeros(2, dtype=torch.long))
+    late = encoder(x, present, image=image, image_present=on, image_step=torch.full((2,), 7))
+    assert not torch.allclose(early[0][0], late[0][0])  # where in the window the view was taken matters
+
+
+def test_online_and_offline_faces_take_camera_views(tiny_ego4o):
+    predictor = WindowPredictor("ego4o", tiny_ego4o)
+    normalizer = FeatureNormalizer(np.zeros(263), np.ones(263))
+    acc, ori, present = _stream()
+    rng = np.random.default_rng(3)
+    views = rng.normal(size=(len(acc) // 4, TINY_ENC.image_dim)).astype(np.float32)  # frame 4v + 3 is view v
+    stream = StreamingCapture(predictor, normalizer, window=32, lookahead=2, ensemble=1)
+    stepped = []
+    for t, (a, o, p) in enumerate(zip(acc, ori, present)):
+        newest = (t - 3) // 4  # the newest view taken at or before frame t (the live camera's)
+        image, age = (views[newest], t - (4 * newest + 3)) if newest >= 0 else (None, 0)
+        stepped.append(stream.step(a, o, p, None, image, age))
+    batched, _, _ = stream.forward_online(acc, ori, present, batch=5, views=views)
+    np.testing.assert_allclose(batched, np.stack([s.features for s in stepped[2:]]), atol=1e-5)
+    without, _, _ = stream.forward_online(acc, ori, present)
+    assert np.abs(batched - without).max() > 1e-4  # the views were used
+    offline = stream.offline(acc, ori, present, views=views)
+    assert offline.features.shape == (50, 263)
+    assert np.abs(offline.features - stream.offline(acc, ori, present).features).max() > 1e-4
+
+
+def test_onnx_export_takes_the_image_inputs(tmp_path, tiny_ego4o):
+    from ego4o_ros.models.onnx_export import OnnxEgo4o, export_ego4o
+
+    session = OnnxEgo4o(export_ego4o(tiny_ego4o, tmp_path / "ego4o.onnx", window=32))
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(3, 32, 5, 9)).astype(np.float32)
+    present = np.ones((3, 32, 5), bool)
+    image = rng.normal(size=(3, TINY_ENC.image_dim)).astype(np.float32)
+    flags, steps = np.array([True, False, True]), np.array([0, 3, 7])
+    expected, _ = WindowPredictor("e", tiny_ego4o).predict(x, present, None, None, image, flags, steps)
+    got, _ = session.predict(x, present, None, None, image, flags, steps)
+    assert np.abs(got - expected).max() < 1e-4

@@ -130,6 +130,18 @@ def test_garbage_is_rejected_and_counted(run):
     assert capture and dict((kv.key, kv.value) for kv in capture[-1].values)["frames_published"] != "0"
 
 
+def test_the_rendered_camera_is_encoded_and_used(run):
+    fusion = run["fusion"]
+    assert fusion.camera is not None and fusion.camera.encoded > 0 and fusion.camera.errors == 0
+    assert fusion.capture.stats.images == fusion.camera.encoded
+    statuses = [st for d in run["received"]["diagnostics"] for st in d.status]
+    camera = [dict((kv.key, kv.value) for kv in st.values) for st in statuses if st.name == "ego4o fusion: camera"]
+    assert camera and int(camera[-1]["encoded"]) > 0 and float(camera[-1]["encode_p50_ms"]) > 0
+    assert any(st.message == "active" for st in statuses if st.name == "ego4o fusion: camera")
+    capture = [dict((kv.key, kv.value) for kv in st.values) for st in statuses if st.name == "ego4o fusion: capture"]
+    assert any("image" in c["active_modalities"].split() for c in capture)
+
+
 def test_recorded_bag_reads_back_with_all_topics_and_types(run):
     topics = bag_topics(run["bag"])
     expected = {

@@ -228,3 +228,31 @@ def test_factories(tiny_clip, offline):
 def test_factory_default_is_minilm(minilm, offline):
     enc = fe.make_text_encoder(model_path=minilm.model_path)
     assert isinstance(enc, fe.MiniLMTextEncoder) and enc.dim == 384
+
+
+# ----------------------------------------------------------------------------- the default image model
+def test_the_default_image_model_and_a_user_checkpoint_load_through_one_function(tiny_clip, offline, monkeypatch):
+    from ego4o_ros.core.egocentric import render_views
+    from ego4o_ros.models.image_cache import IMAGE_CAMERA
+    from ego4o_ros.models.image_model import MODEL_NAME, load_image_encoder
+    from ego4o_ros.paths import DEFAULT_WEIGHTS, SAMPLE_CLIP
+    from ego4o_ros.readers import read_clip
+
+    _, path, name = tiny_clip
+    loaded, real = [], fe._load_open_clip
+    monkeypatch.setattr(fe, "_load_open_clip", lambda *a, **k: loaded.append(a[1]) or real(*a, **k))
+    default = load_image_encoder(DEFAULT_WEIGHTS / "image")
+    user = fe.ClipImageEncoder(path, model_name=name, model_config=TINY_CLIP)
+    assert loaded == [MODEL_NAME, name] and type(default) is type(user) is fe.ClipImageEncoder
+    joints = read_clip(SAMPLE_CLIP, target_fps=30).joints[::30]
+    views = render_views(joints, config=IMAGE_CAMERA)  # the model's own 64x64 fisheye views
+    features = default.encode(views)
+    assert features.shape == (len(views), 256) and np.isfinite(features).all()
+    np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, atol=1e-5)
+    # Centred features spread out (a raw CLIP's cosines all sit near 1) and views differ.
+    cosines = features @ features.T
+    assert cosines[np.triu_indices(len(views), 1)].mean() < 0.9
+    # Views at another size go through open_clip's PIL preprocessing: resized, the same scene.
+    larger = np.repeat(np.repeat(views[:2], 2, axis=1), 2, axis=2)
+    assert (default.encode(larger) * features[:2]).sum(1).min() > 0.5
+    assert user.encode(views).shape == (len(views), 32)

@@ -8,6 +8,8 @@ import pytest
 from ego4o_ros import paths
 from ego4o_ros.core.dataset import DatasetConfig
 from ego4o_ros.models import ModelCard
+from ego4o_ros.models.image_cache import features_path, load_views, render_cache_images
+from ego4o_ros.models.image_model import image_tag, load_image_encoder
 from ego4o_ros.readers.cache_builder import build
 from ego4o_ros.tools import evaluate, train
 
@@ -21,6 +23,8 @@ ego4o:
 baseline:
   model: {hidden: 16, layers: 2}
   training: {steps: 6, batch: 8, lr: 0.001, warmup: 2}
+image:
+  training: {steps: 3, batch: 8, lr: 0.001, warmup: 1}
 """
 
 
@@ -34,6 +38,8 @@ def trained(tmp_path_factory):
         shutil.copy(paths.SAMPLE_CLIP.with_suffix(suffix), source / ("dataset-2_walk_normal_002" + suffix))
     cache = root / "cache"
     build(source, cache, DatasetConfig(window=32, stride=16, validation_percent=0.0), workers=1, progress=False)
+    render_cache_images(source, cache, progress=False)
+    render_cache_images(source, cache, progress=False)  # a re-run renders nothing
     config = root / "tiny.yaml"
     config.write_text(TINY)
     weights = root / "weights"
@@ -42,13 +48,37 @@ def trained(tmp_path_factory):
     train.main(["vqvae", *common])  # resumes at step 6 and finishes 12
     vqvae = ["--vqvae", str(weights / "vqvae")]
     train.main(["baseline", *common, *vqvae])
-    train.main(["ego4o", *common, *vqvae])
+    train.main(["image", *common])
+    train.main(["ego4o", *common, *vqvae, "--image", str(weights / "image")])
     train.main(["captioner", *common, *vqvae])
-    return source, weights
+    return source, weights, cache
+
+
+def test_the_image_model_is_an_open_clip_checkpoint_and_its_features_are_cached(trained):
+    _, weights, cache = trained
+    card = ModelCard.read(weights / "image", "image")
+    assert card.model_config["open_clip"]["vision_cfg"]["image_size"] == 64 and card.image_backend == "clip"
+    assert set(card.training["camera"]) >= {"width", "projection", "fov_deg"}
+    views = load_views(cache, "dataset-2_walk_normal_001")
+    assert views["frames"].shape[1:] == (64, 64, 3) and list(views["frames"].shape[:1]) == [len(views["frame_index"])]
+    assert (views["frame_index"] % 4 == 3).all()
+    encoder = load_image_encoder(weights / "image")
+    features = encoder.encode(views["frames"][:5])
+    assert features.shape == (5, 256)
+    import numpy as np
+
+    np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, atol=1e-5)
+    with np.load(features_path(cache, image_tag(weights / "image"))) as table:
+        cached = table["dataset-2_walk_normal_001"]
+    assert cached.shape == (len(views["frames"]), 2, 256)  # each view and its flip
+    np.testing.assert_allclose(cached[:5, 0], features, atol=2e-3)  # float16 storage
+    ego4o = ModelCard.read(weights / "ego4o")
+    assert ego4o.image_backend == "clip" and ego4o.initialised_from["image"]["sha256"] == card.weights_sha256
+    assert ego4o.model_config["encoder"]["image_dim"] == 256
 
 
 def test_training_resumes_and_writes_checkpoints_with_cards(trained):
-    _, weights = trained
+    _, weights, _ = trained
     log = [json.loads(line) for line in (weights / "vqvae.log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 12 and sorted({r["step"] for r in log}) == [r["step"] for r in log]
     for kind in ("vqvae", "ego4o", "baseline", "captioner"):
@@ -64,7 +94,7 @@ def test_training_resumes_and_writes_checkpoints_with_cards(trained):
 
 
 def test_evaluate_prints_every_row_and_group(trained, capsys, tmp_path):
-    source, weights = trained
+    source, weights, _ = trained
     out = tmp_path / "table.json"
     evaluate.main(
         [
@@ -98,6 +128,10 @@ def test_evaluate_prints_every_row_and_group(trained, capsys, tmp_path):
         "ego4o_gt_text/online",
         "ego4o_generated_text/offline",
         "ego4o_imu_tto/offline",
+        "ego4o_image/offline",
+        "ego4o_image/online",
+        "ego4o_image_generated_text/offline",
+        "ego4o_all/offline",
     ):
         assert row in table and row in printed
         assert 0 < table[row]["mpjpe_mm"] < 2000

@@ -98,16 +98,12 @@ class _Chunked:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def predict(self, imu_inputs, present, text=None, text_present=None):
+    def predict(self, imu_inputs, present, *optional):
+        """``optional``: text, text_present, image, image_present, image_step (each None or (N, ...))."""
         features, ids = [], []
         for a in range(0, len(imu_inputs), self.size):
             b = a + self.size
-            f, i = self.inner.predict(
-                imu_inputs[a:b],
-                present[a:b],
-                None if text is None else text[a:b],
-                None if text_present is None else text_present[a:b],
-            )
+            f, i = self.inner.predict(imu_inputs[a:b], present[a:b], *(None if x is None else x[a:b] for x in optional))
             features.append(f)
             ids.append(i)
         return np.concatenate(features), None if ids[0] is None else np.concatenate(ids)
@@ -123,13 +119,26 @@ class _TtoPredictor:
         self.tto = TestTimeOptimizer(predictor.model, normalizer)
         self.last_confidence = None
 
-    def predict(self, imu_inputs, present, text=None, text_present=None):
+    def predict(self, imu_inputs, present, *optional):
+        """``optional`` as for ``WindowPredictor.predict`` (text, text_present, image, image_present, image_step)."""
         import torch
 
-        _, ids = self.inner.predict(imu_inputs, present, text, text_present)
+        _, ids = self.inner.predict(imu_inputs, present, *optional)
+        text, text_present, image, image_present, image_step = (list(optional) + [None] * 5)[:5]
         t = None if text is None else torch.from_numpy(np.asarray(text, np.float32))
-        tp = None if text_present is None else torch.from_numpy(np.asarray(text_present, bool))
-        refined, _ = self.tto.refine(imu_inputs, present, t, tp)
+        tp = (
+            None
+            if t is None
+            else torch.from_numpy(np.ones(len(t), bool) if text_present is None else np.asarray(text_present, bool))
+        )
+        i = None if image is None else torch.from_numpy(np.asarray(image, np.float32))
+        ip = (
+            None
+            if i is None
+            else torch.from_numpy(np.ones(len(i), bool) if image_present is None else np.asarray(image_present, bool))
+        )
+        step = None if i is None or image_step is None else torch.from_numpy(np.asarray(image_step, np.int64))
+        refined, _ = self.tto.refine(imu_inputs, present, t, tp, i, ip, step)
         return refined.detach().numpy(), ids
 
 

@@ -691,6 +691,16 @@ void main() {
 _CONTEXT = None  # one GL context per process, shared by every renderer
 
 
+def _load_triton_first() -> None:
+    """Mesa's llvmpipe and triton (torch's compiler, loaded by ``torch.optim``) each bring
+    their own LLVM; triton loaded after an EGL context exists crashes the process. Loaded
+    first, both work. Nothing happens where triton is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("triton") is not None:
+        import triton  # noqa: F401
+
+
 def _context(threads: int | None = None):
     """The process's standalone EGL context, created on first use.
 
@@ -708,6 +718,7 @@ def _context(threads: int | None = None):
         ) from None
     if threads is not None:
         os.environ.setdefault("LP_NUM_THREADS", str(int(threads)))
+    _load_triton_first()
     try:
         ctx = moderngl.create_standalone_context(backend="egl")
     except Exception as error:  # moderngl/glcontext raise plain Exceptions with the loader's message
@@ -869,18 +880,31 @@ class EgocentricRenderer:
         self._joint_tex.use(1)
 
     def render(
-        self, joints: np.ndarray, appearance: Appearance | None = None, *, scene: Scene | None = None, fps: float = 30.0
+        self,
+        joints: np.ndarray,
+        appearance: Appearance | None = None,
+        *,
+        scene: Scene | None = None,
+        fps: float = 30.0,
+        frames: np.ndarray | None = None,
     ) -> np.ndarray:
         """Egocentric frames of ``joints`` (T, 22, 3): ``uint8 (T, H, W, 3)``.
 
         ``appearance`` defaults to ``Appearance()``; ``scene`` to ``build_scene(joints,
-        appearance)``; ``fps`` is the joints' rate (it scales the head smoothing)."""
+        appearance)``; ``fps`` is the joints' rate (it scales the head smoothing).
+        ``frames``: indices of the frames to draw (N of them, in that order; default all);
+        the head's smoothing and neutral pitch still come from the whole sequence."""
         if self._closed:
             raise RuntimeError("this EgocentricRenderer is closed")
         joints = _check_joints(joints)
         appearance = appearance or Appearance()
         scene = scene or build_scene(joints, appearance)
         poses = camera_poses(joints, self.config, fps)
+        if frames is not None:
+            frames = np.asarray(frames, dtype=np.int64)
+            if frames.ndim != 1 or (len(frames) and (frames.min() < 0 or frames.max() >= len(joints))):
+                raise ValueError(f"frames must be indices within 0..{len(joints) - 1}")
+            joints, poses = joints[frames], poses[frames]
         self._set_appearance(appearance, scene)
         ctx, cfg = self.ctx, self.config
         ctx.enable_only(ctx.DEPTH_TEST)
@@ -947,6 +971,23 @@ def render_views(
 
 
 # ----------------------------------------------------------------------------- pictures and speed
+
+
+def add_view_row(strip: np.ndarray, views: np.ndarray, label: str = "head camera") -> np.ndarray:
+    """A third-person strip image (H, W, 3) with a row of egocentric ``views`` (N, h, w, 3)
+    below it, one under each of its N columns, enlarged (nearest neighbour) to the column width."""
+    from PIL import Image, ImageDraw
+
+    strip = np.asarray(strip)[..., :3]
+    column = strip.shape[1] // len(views)
+    scale = max(1, column // views.shape[2])
+    size = views.shape[2] * scale
+    row = Image.new("RGB", (strip.shape[1], size + 18), "white")
+    for i, view in enumerate(views):
+        tile = Image.fromarray(view).resize((size, views.shape[1] * scale), Image.NEAREST)
+        row.paste(tile, (i * column + (column - size) // 2, 16))
+    ImageDraw.Draw(row).text((4, 2), label, fill=(40, 40, 40))
+    return np.concatenate([strip, np.asarray(row)], axis=0)
 
 
 def contact_sheet(

@@ -13,6 +13,10 @@ and described by one of two backends behind the same ``describe``:
   over the last window.
 
 ``backend="auto"`` takes ``llm`` when its weights are there, else ``codes``.
+
+A language-model captioner trained with images (its card names an image model) also
+reads the newest camera frame (``set_image``) through its image slot: the [image, motion]
+instruction; without a recent frame it gets the [motion] one.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class Description:
     window_start: float  # s, stamp of the first frame described
     window_end: float  # s, stamp of the last
     source: str
+    with_image: bool = False
 
 
 BACKENDS = ("auto", "llm", "codes")
@@ -63,8 +68,11 @@ class LiveCaptioner:
         backend: str = "auto",
         windows: int | None = None,
         base_model: str | None = None,
+        image_max_age_s: float = 1.0,
     ):
         weights = Path(weights)
+        self.image_encoder, self.image_max_age_s = None, image_max_age_s
+        self._image = None  # (stamp, decode) of the newest camera frame
         self.backend = resolve_backend(weights, backend)
         self.source = SOURCES[self.backend]
         self.config = DatasetConfig(**ModelCard.read(weights / "ego4o", "ego4o").dataset)
@@ -88,6 +96,9 @@ class LiveCaptioner:
             self.windows = max(
                 1, min(windows or min(2, self.captioner.config.max_windows), self.captioner.config.max_windows)
             )
+            from ..models.image_model import image_encoder_of
+
+            self.image_encoder = image_encoder_of(weights, card)
         else:
             self.captioner = CodeCaptioner.load(weights / "captioner")
             self.windows = 1
@@ -110,12 +121,30 @@ class LiveCaptioner:
     def push_ros(self, stamp: float, joints_ros: np.ndarray) -> None:
         self.push(stamp, np.asarray(joints_ros) @ frames.ROS_FROM_BODY)
 
+    def set_image(self, stamp: float, decode) -> None:
+        """The newest camera frame: its stamp and a callable giving (H, W, 3) uint8 RGB
+        (decoded only if a description uses it)."""
+        self._image = (float(stamp), decode)
+
+    @property
+    def uses_images(self) -> bool:
+        return self.image_encoder is not None
+
     @torch.inference_mode()
     def describe(self) -> Description | None:
         """A description of the buffered window, or None with too few frames."""
         if len(self._joints) < self.min_frames:
             return None
         ids = self.codes(np.stack(self._joints))
+        image = self._image
+        if (
+            self.image_encoder is not None
+            and image is not None
+            and abs(self._stamps[-1] - image[0]) <= self.image_max_age_s
+        ):
+            features = self.image_encoder.encode(np.asarray(image[1]())[None])
+            text = self.captioner.describe(ids[None], features, np.ones(1, bool))[0]
+            return Description(text, self._stamps[0], self._stamps[-1], self.source, with_image=True)
         return Description(self.captioner.describe(ids[None])[0], self._stamps[0], self._stamps[-1], self.source)
 
     def codes(self, joints: np.ndarray) -> np.ndarray:

@@ -40,6 +40,7 @@ class LiveCaptureConfig:
     max_sensor_age_s: float = 0.15  # newer than this behind the newest input = present
     max_catchup_frames: int = 15  # further behind: skip ahead (counted as dropped)
     text_max_age_s: float = 20.0  # a description older than this is no longer used
+    image_max_age_s: float = 0.15  # a camera frame older than this is not used (a stopped camera is absent)
     restart_after_s: float = 1.0  # no sensor for this long: start a fresh stream
     latency_history: int = 600  # frames whose latency the statistics keep
 
@@ -56,6 +57,7 @@ class LiveFrame:
     confidence: np.ndarray | None  # (6,) 0..1 per body part
     sites: tuple[str, ...]  # sensors present in the newest input frame
     used_text: bool
+    used_image: bool = False
 
 
 @dataclass
@@ -66,6 +68,7 @@ class LiveCaptureStats:
     non_finite: int = 0  # frames the model returned with NaN/inf: not published
     restarts: int = 0
     texts: int = 0
+    images: int = 0  # image features received (set_image)
     # newest input stamp -> output published, filled by whoever publishes (the node)
     latencies_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=600))
 
@@ -86,6 +89,7 @@ class LiveCapture:
         self.buffers = {site: ImuSampleBuffer(conventions.get(site, ImuConvention())) for site in imu.IMU_SITES}
         self.stats = LiveCaptureStats(latencies_s=collections.deque(maxlen=config.latency_history))
         self._text: tuple[np.ndarray, float] | None = None
+        self._image: tuple[np.ndarray, float] | None = None
         self._next_t: float | None = None
         self._last_ready: float | None = None
         self._grid_start = 0.0  # grid time of the current stream's first step
@@ -124,6 +128,15 @@ class LiveCapture:
         """The latest description (already encoded) and the time it refers to."""
         self._text = (np.asarray(embedding, np.float32), stamp)
         self.stats.texts += 1
+
+    def set_image(self, features: np.ndarray, stamp: float) -> None:
+        """The newest camera frame's image features and its stamp (one attribute swap:
+        safe from an encoder thread)."""
+        self._image = (np.asarray(features, np.float32), float(stamp))
+        self.stats.images += 1
+
+    def image_age(self, at: float) -> float | None:
+        return None if self._image is None else at - self._image[1]
 
     def calibrate_tpose(self) -> list[str]:
         return calibrate_tpose(self.buffers)
@@ -241,7 +254,11 @@ class LiveCapture:
         text = None
         if self._text is not None and t - self._text[1] <= self.config.text_max_age_s:
             text = self._text[0]
-        pose = self.streaming.step(acc, ori, present, text)
+        image, image_age = None, 0
+        latest_image = self._image
+        if latest_image is not None and t - latest_image[1] <= self.config.image_max_age_s:
+            image, image_age = latest_image[0], max(0, round((t - latest_image[1]) * self.fps))
+        pose = self.streaming.step(acc, ori, present, text, image, image_age)
         self._steps += 1
         if pose is None:
             return None
@@ -261,6 +278,7 @@ class LiveCapture:
             confidence=pose.confidence,
             sites=tuple(s for s, p in zip(imu.IMU_SITES, present) if p),
             used_text=text is not None,
+            used_image=image is not None,
         )
 
 

@@ -4,7 +4,8 @@ IMUs are synthesised at the five sites (``core/imu.py``), resampled to the devic
 and written the way a standard ``sensor_msgs/Imu`` carries them (acceleration in the
 sensor frame with gravity, xyzw orientation in the REP-103 world); noise, random
 drops and whole outages (a sensor vanishing for a while) are optional. The ground-truth
-pose goes with it so a live run can be scored.
+pose goes with it so a live run can be scored, and the head-worn camera's rendered view
+(``camera_views``) stands in for the egocentric video the motion data does not have.
 """
 
 from __future__ import annotations
@@ -84,6 +85,17 @@ class WearableReplay:
             for s in self.site_index
             if self._kept[r, s]
         ]
+
+    def camera_views(self, camera=None) -> np.ndarray:
+        """(T, H, W, 3) uint8: what a head-worn camera sees at every ground-truth frame,
+        rendered once (headless GL; ``core.egocentric``) with the clip's own appearance,
+        the way the image model's training views were drawn. ``camera``: an
+        ``EgoCameraConfig`` (default: the image modality's)."""
+        from ..core.egocentric import EgocentricRenderer
+        from ..models.image_cache import IMAGE_CAMERA, take_appearance
+
+        with EgocentricRenderer(camera or IMAGE_CAMERA) as renderer:
+            return renderer.render(self.truth_joints_body, take_appearance(self.name), fps=self.fps)
 
     def truth_frames(self, start: float, end: float) -> list[tuple[float, np.ndarray]]:
         """Ground-truth (stamp, joints (22, 3) REP-103) with ``start <= stamp < end``."""

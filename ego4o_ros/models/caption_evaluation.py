@@ -235,14 +235,19 @@ class CaptionEvaluator:
                 n = int(source.split()[0])
                 sites = self.combos[n][number % len(self.combos[n])]
                 codes = [captured_codes(clip, s.starts, self.window, sites, self.ego4o) for s in segments]
-            for name, captioner in self.captioners.items():
+            for name, captioner, images in self._runs(clip, segments):
                 started = time.perf_counter()
                 texts = [""] * len(codes)
                 for length in sorted({len(c) for c in codes}):  # equal lengths together (code arrays stack)
                     same = [i for i, c in enumerate(codes) if len(c) == length]
                     for k in range(0, len(same), self.batch):
                         chunk = same[k : k + self.batch]
-                        for i, text in zip(chunk, captioner.describe(np.stack([codes[i] for i in chunk]))):
+                        stacked = np.stack([codes[i] for i in chunk])
+                        if images is None:
+                            described = captioner.describe(stacked)
+                        else:
+                            described = captioner.describe(stacked, images[chunk], np.ones(len(chunk), bool))
+                        for i, text in zip(chunk, described):
                             texts[i] = text
                 self.seconds[f"{name}/{source}"] += time.perf_counter() - started
                 for segment, text in zip(segments, texts):
@@ -259,6 +264,16 @@ class CaptionEvaluator:
                             "seconds": len(segment.starts) * self.window / self.feature_config.fps,
                         }
                     )
+
+    def _runs(self, clip, segments):
+        """(row name, captioner, image features per segment or None): every captioner on
+        motion alone, and a captioner with an image slot also with the camera's view at
+        each segment's last step (the newest frame, as live), when the clip has views."""
+        for name, captioner in self.captioners.items():
+            yield name, captioner, None
+            if getattr(captioner, "image_projector", None) is not None and clip.views is not None:
+                last = [min((s.starts[-1] + self.window - 4) // 4, len(clip.views) - 1) for s in segments]
+                yield f"{name}+image", captioner, clip.views[last]
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         missing = sorted({t for t in texts if t not in self._embeddings})
@@ -405,6 +420,11 @@ def evaluate_captions(
     clips = load_clips(source, split, config, sample, seed, progress)
     if not clips:
         raise ValueError(f"no clips to evaluate in {source} (split {split})")
+    if lm_card.image_backend:  # the LM reads images too: its rows with the camera's views
+        from .evaluation import attach_views
+        from .image_model import image_encoder_of
+
+        clips = attach_views(clips, image_encoder_of(Path(lm_stem).parent, lm_card), config.fps, progress)
     evaluator = CaptionEvaluator(
         captioners,
         vqvae,

@@ -24,7 +24,7 @@ from ..core import body, imu
 from ..core.features import FeatureNormalizer
 
 CHECKPOINT_VERSION = 2
-KINDS = ("vqvae", "ego4o", "baseline", "captioner", "lm_captioner")
+KINDS = ("vqvae", "ego4o", "baseline", "captioner", "lm_captioner", "image")
 DATA_LICENCE = "trained on Bandai-Namco Research Motion datasets (CC BY-NC 4.0): non-commercial use only"
 UNITS = {
     "imu_acc": "m/s^2 world, gravity included, / 30 at the input",

@@ -25,7 +25,7 @@ class MaskingConfig:
     # A kept description is another take's with this probability: generated descriptions
     # are sometimes wrong, and the capture must then fall back on the IMUs, not follow the text.
     wrong_text_probability: float = 0.15
-    image_drop: float = 1.0  # no image features in the Bandai data yet
+    image_drop: float = 0.3  # (only where the windows have image features: rendered egocentric views)
     vanish_probability: float = 0.15  # a kept sensor drops out for part of the window
     acc_noise_std: float = 0.2  # m/s^2, white noise on synthesised accelerations
     mirror_probability: float = 0.5  # left/right mirrored window (joints, features, IMUs, text)
@@ -89,12 +89,14 @@ class TrainingWindows:
         lengths = data["length"]
         self.valid = np.arange(self.features.shape[1])[None] < lengths[:, None]
         self.clip_index = data["clip_index"]
+        self.start = data["start"]
         self.descriptions = [cache.clips[n]["descriptions"] for n in self.names]
         self.variants = [
             description_variants(cache.clips[n].get("take", n), d) for n, d in zip(self.names, self.descriptions)
         ]
         self.normalizer = normalizer
         self.text_table = text_table
+        self.image_table: dict[str, np.ndarray] | None = None  # per clip (views, 2, D): image_cache
 
     def __len__(self) -> int:
         return len(self.features)
@@ -123,6 +125,27 @@ class TrainingWindows:
             out.append(mirror_text(text) if mirrored is not None and mirrored[k] else text)
         return out
 
+    def images(
+        self, index: np.ndarray, rng: np.random.Generator | None, mirrored: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One view's features per window (B, D) float32 and the step it falls in (B,):
+        a random view of the window with ``rng``, else its last. Mirrored windows get the
+        flipped view's features (the mirrored motion's view is the flipped image)."""
+        from .image_cache import VIEW_FRAMES
+
+        width = self.features.shape[1]
+        rows, steps = [], []
+        for k, i in enumerate(index):
+            table = self.image_table[self.names[self.clip_index[i]]]
+            first = int(self.start[i]) // VIEW_FRAMES  # views sit at frames 4v + 3
+            last = min((int(self.start[i]) + width - VIEW_FRAMES) // VIEW_FRAMES, len(table) - 1)
+            view = int(rng.integers(first, last + 1)) if rng is not None else last
+            rows.append(table[view, int(mirrored[k])])
+            steps.append((VIEW_FRAMES * view + VIEW_FRAMES - 1 - int(self.start[i])) // VIEW_FRAMES)
+        image = np.stack(rows).astype(np.float32)
+        image /= np.maximum(np.linalg.norm(image, axis=-1, keepdims=True), 1e-6)  # float16 storage
+        return image, np.asarray(steps, np.int64)
+
     def mirrored_features(self, start: int, stop: int) -> np.ndarray:
         """Normalised features of windows ``start:stop``, mirrored."""
         return self.normalizer.normalize(
@@ -141,9 +164,10 @@ class TrainingWindows:
         masking: MaskingConfig | None = None,
         sites: np.ndarray | None = None,
         with_text: bool | np.ndarray = False,
+        with_image: bool | np.ndarray = False,
     ) -> dict[str, torch.Tensor]:
-        """Tensors for windows ``index``. With ``masking`` (training) sensors and text are
-        dropped at random; otherwise ``sites`` (5,) bool and ``with_text`` decide."""
+        """Tensors for windows ``index``. With ``masking`` (training) sensors, text and image
+        are dropped at random; otherwise ``sites`` (5,) bool, ``with_text`` and ``with_image`` decide."""
         batch, frames = len(index), self.features.shape[1]
         acc, ori = self.acc[index].astype(np.float64), self.ori[index].astype(np.float64)
         features, joints = self.features[index], self.joints[index]
@@ -173,6 +197,12 @@ class TrainingWindows:
             "text_present": torch.from_numpy(np.ascontiguousarray(text_present)),
             "mirrored": torch.from_numpy(mirrored),
         }
+        if self.image_table is not None:
+            image, step = self.images(index, rng if masking is not None else None, mirrored)
+            image_present = rng.random(batch) >= masking.image_drop if masking is not None else with_image
+            out["image"] = torch.from_numpy(image)
+            out["image_step"] = torch.from_numpy(step)
+            out["image_present"] = torch.from_numpy(np.broadcast_to(np.asarray(image_present, bool), (batch,)).copy())
         if self.text_table is not None:
             texts = self.texts(rng if rng is not None else np.random.default_rng(0), index, masking, mirrored)
             out["text"] = torch.from_numpy(np.stack([self.text_table[t] for t in texts]).astype(np.float32))

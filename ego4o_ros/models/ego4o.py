@@ -59,10 +59,12 @@ class Ego4oModel(nn.Module):
         ]
         return torch.stack(ids, dim=-1)
 
-    def forward(self, imu_inputs, present, text=None, text_present=None, image=None, image_present=None):
+    def forward(
+        self, imu_inputs, present, text=None, text_present=None, image=None, image_present=None, image_step=None
+    ):
         """Window inputs (see ``FusionEncoder.forward``) -> normalised features (B, T, 263),
         code ids (B, T', parts) and per-part confidence (B, T', parts)."""
-        latents, logits = self.encoder(imu_inputs, present, text, text_present, image, image_present)
+        latents, logits = self.encoder(imu_inputs, present, text, text_present, image, image_present, image_step)
         ids = self.nearest_codes(latents)
         probabilities = [part.softmax(-1) for part in logits]
         confidence = torch.stack([p.gather(-1, ids[..., i : i + 1])[..., 0] for i, p in enumerate(probabilities)], -1)

@@ -53,6 +53,9 @@ ROWS = (
     "ego4o_imu_lm_reference",
     "ego4o_lm_text",
     "ego4o_gt_text",
+    "ego4o_image",
+    "ego4o_image_generated_text",
+    "ego4o_all",
 )
 
 
@@ -69,6 +72,21 @@ class EvalClip:
     length: int  # real frames (the rest holds the last pose)
     text: str
     groups: tuple[str, ...]  # e.g. ("all", "dataset 2", "unseen pairs")
+    views: np.ndarray | None = None  # (V, D) image features of the rendered camera views (image_cache)
+
+
+def attach_views(clips: list[EvalClip], image_encoder, fps: float, progress: bool = True) -> list[EvalClip]:
+    """Render each clip's egocentric views (its take's appearance) and encode them, in
+    this process (a GL context does not survive the evaluation's fork)."""
+    from ..core.egocentric import EgocentricRenderer
+    from .image_cache import IMAGE_CAMERA, render_take
+
+    out = []
+    with EgocentricRenderer(IMAGE_CAMERA) as renderer:
+        for clip in tqdm(clips, desc="camera views", disable=not progress, file=sys.stderr, unit="take"):
+            frames = render_take(renderer, clip.joints, clip.name, fps)["frames"]
+            out.append(replace(clip, views=image_encoder.encode(frames)))
+    return out
 
 
 def _labels(name: str):
@@ -300,16 +318,18 @@ class Evaluator:
                 self._run_lm_loop(groups, clip, truth, present, minutes, imu_only, sites)
             # Online: the peer, IMU-only and with the description (the closed loop is scored
             # offline; online it needs the captioner's timing, which the graph benchmark has).
-            runs = [("baseline_lstm", "baseline_lstm", None), ("ego4o_imu", "ego4o", None)]
+            runs = [("baseline_lstm", "baseline_lstm", None, None), ("ego4o_imu", "ego4o", None, None)]
             if gt_text is not None:
-                runs.append(("ego4o_gt_text", "ego4o", gt_text))
+                runs.append(("ego4o_gt_text", "ego4o", gt_text, None))
+            if clip.views is not None:
+                runs.append(("ego4o_image", "ego4o", None, clip.views))
             if sites in online:
-                for row, stream_name, text in runs:
+                for row, stream_name, text, views in runs:
                     if stream_name not in self.streams:
                         continue
                     started = time.perf_counter()
                     _, stream, window_joints = self.streams[stream_name].forward_online(
-                        clip.acc, clip.ori, present, text
+                        clip.acc, clip.ori, present, text, views=views
                     )
                     self._record(
                         groups,
@@ -350,15 +370,21 @@ class Evaluator:
         )
 
     def _run_offline(self, groups, clip, truth, present, minutes):
-        """Offline rows of one combination; returns Ego4o's IMU-only result."""
-        generated = imu_only = None
-        for row, stream_name, text in (
-            ("baseline_lstm", "baseline_lstm", None),
-            ("ego4o_imu", "ego4o", None),
-            ("ego4o_gt_text", "ego4o", "gt"),
-            ("ego4o_generated_text", "ego4o", "gen"),
+        """Offline rows of one combination; returns Ego4o's IMU-only result. Rows with a
+        generated description run the closed loop: the code captioner describes the capture
+        without text (IMUs, or IMUs + image), the description is fed back."""
+        generated, imu_only = {}, None
+        views = clip.views
+        for row, stream_name, text, image in (
+            ("baseline_lstm", "baseline_lstm", None, False),
+            ("ego4o_imu", "ego4o", None, False),
+            ("ego4o_gt_text", "ego4o", "gt", False),
+            ("ego4o_generated_text", "ego4o", "gen", False),
+            ("ego4o_image", "ego4o", None, True),
+            ("ego4o_image_generated_text", "ego4o", "gen", True),
+            ("ego4o_all", "ego4o", "gt", True),
         ):
-            if stream_name not in self.streams:
+            if stream_name not in self.streams or (image and views is None):
                 continue
             embedding = None
             if text == "gt":
@@ -366,17 +392,18 @@ class Evaluator:
                 if embedding is None:
                     continue
             elif text == "gen":
-                embedding = generated
+                embedding = generated.get(image)
                 if embedding is None:
                     continue
             started = time.perf_counter()
-            result = self.streams[stream_name].offline(clip.acc, clip.ori, present, embedding)
+            result = self.streams[stream_name].offline(
+                clip.acc, clip.ori, present, embedding, views=views if image else None
+            )
             if row == "ego4o_imu":
                 imu_only = result
-            if row == "ego4o_imu" and self.captioner is not None and result.codes is not None:
-                # Closed loop: describe the IMU-only capture, feed the description back.
+            if text is None and stream_name == "ego4o" and self.captioner is not None and result.codes is not None:
                 descriptions = self.captioner.describe(result.codes)
-                generated = self._embed(Counter(descriptions).most_common(1)[0][0])
+                generated[image] = self._embed(Counter(descriptions).most_common(1)[0][0])
             self._record(
                 groups,
                 row,
@@ -499,6 +526,7 @@ def evaluate(
     json_path: Path | None = None,
     lm_loop: bool = False,
     jobs: int = 1,
+    use_image: bool = True,
 ) -> dict:
     """Load the default (or given) models, evaluate, print and return the table. ``lm_loop``
     adds the closed loop with the language-model captioner (``weights/lm_captioner``);
@@ -523,6 +551,10 @@ def evaluate(
     clips = load_clips(source, split, config, sample, seed, progress)
     if not clips:
         raise ValueError(f"no clips to evaluate in {source} (split {split})")
+    if use_image and card.image_backend:
+        from .image_model import image_encoder_of
+
+        clips = attach_views(clips, image_encoder_of(weights, card), card.fps, progress)
     combos = site_combinations(max_sites)
     evaluator = Evaluator(
         ego4o,

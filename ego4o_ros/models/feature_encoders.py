@@ -146,14 +146,24 @@ class ClipTextEncoder:
 
 
 class ClipImageEncoder:
-    """open_clip CLIP image tower (embed_dim dims, 512 for ViT-B-32) from a local checkpoint."""
+    """open_clip CLIP image tower (embed_dim dims, 512 for ViT-B-32) from a local checkpoint.
+    ``center``: a mean embedding subtracted before the final normalisation (the project's
+    own small CLIP is trained that way; None for a regular CLIP checkpoint)."""
 
     def __init__(
-        self, checkpoint_path, model_name: str = "ViT-B-32", model_config: dict | None = None, device: str = "cpu"
+        self,
+        checkpoint_path,
+        model_name: str = "ViT-B-32",
+        model_config: dict | None = None,
+        device: str = "cpu",
+        center=None,
     ):
         self.model, self.preprocess, _ = _load_open_clip(checkpoint_path, model_name, model_config, device)
         self.device = device
         self.dim = int(self.model.visual.output_dim)
+        self.center = None if center is None else np.asarray(center, np.float32)
+        if self.center is not None and self.center.shape != (self.dim,):
+            raise ValueError(f"center must have {self.dim} values, got {self.center.shape}")
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         import torch
@@ -164,10 +174,18 @@ class ClipImageEncoder:
             raise ValueError(f"expected (N, H, W, 3) uint8 RGB images, got {images.shape} {images.dtype}")
         if len(images) == 0:
             return np.zeros((0, self.dim), np.float32)
-        batch = torch.stack([self.preprocess(Image.fromarray(im, "RGB")) for im in images])
+        size = self.model.visual.image_size
+        size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+        if images.shape[1:3] == size:  # already the model's size: open_clip's resize + crop is the identity
+            cfg = self.model.visual.preprocess_cfg
+            batch = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+            batch = (batch - torch.tensor(cfg["mean"]).view(1, 3, 1, 1)) / torch.tensor(cfg["std"]).view(1, 3, 1, 1)
+        else:
+            batch = torch.stack([self.preprocess(Image.fromarray(im, "RGB")) for im in images])
         with torch.no_grad():
             feats = self.model.encode_image(batch.to(self.device))
-        return _l2_normalise(feats.float().cpu().numpy())
+        feats = _l2_normalise(feats.float().cpu().numpy())
+        return feats if self.center is None else _l2_normalise(feats - self.center)
 
 
 def make_text_encoder(backend: str = "minilm", **kwargs) -> TextEncoder:

@@ -38,7 +38,7 @@ class EncoderConfig:
     dropout: float = 0.1
     chunk: int = 4  # frames per step token = the VQ-VAE's downsampling
     text_dim: int = 384  # MiniLM sentence embeddings
-    image_dim: int = 512  # CLIP ViT-B/32 image embeddings
+    image_dim: int = 512  # open_clip image embeddings (ViT-B/32: 512; the bundled egocentric model: 256)
     # Loss weights (encoder_loss).
     latent_weight: float = 1.0
     code_weight: float = 0.1
@@ -80,9 +80,11 @@ class FusionEncoder(nn.Module):
         text_present: torch.Tensor | None = None,
         image: torch.Tensor | None = None,
         image_present: torch.Tensor | None = None,
+        image_step: torch.Tensor | None = None,
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """imu_inputs (B, T, 5, 9), present (B, T, 5) bool, text (B, text_dim), image
-        (B, image_dim) with their (B,) presence -> per part latents (B, code_dim, T')
+        (B, image_dim) with their (B,) presence, image_step (B,) the step of the window
+        the frame was taken in (default: the last) -> per part latents (B, code_dim, T')
         and code logits (B, T', codes), T' = T / chunk."""
         batch, frames, sites, _ = imu_inputs.shape
         steps, d = frames // self.config.chunk, self.config.d_model
@@ -96,6 +98,9 @@ class FusionEncoder(nn.Module):
         image_token = self.image_embed(
             image if image is not None else step_tokens.new_zeros(batch, self.config.image_dim)
         )
+        if image_step is None:
+            image_step = torch.full((batch,), steps - 1, dtype=torch.long, device=imu_inputs.device)
+        image_token = image_token + sinusoid(image_step, d)
         text_missing = ~(text_present if text is not None and text_present is not None else zeros)
         image_missing = ~(image_present if image is not None and image_present is not None else zeros)
         tokens = torch.cat(

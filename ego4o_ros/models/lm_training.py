@@ -13,7 +13,7 @@ run on the window's synthesised IMUs with 1-3 random sites (its nearest codes): 
 captioner sees at training what it sees live. The target is one of the take's
 descriptions.
 
-Resumable like every other model (``training.run_training``): a state file holds the
+Resumable like every other model (``train_loop.run_training``): a state file holds the
 stage, the step, our tensors and the optimizer, every ``save_every`` steps and at the
 stage change; ``<out>/lm_captioner.log.jsonl`` holds the losses; the result is
 ``<out>/lm_captioner.safetensors`` + ``.json`` (LoRA + projectors only, see
@@ -89,8 +89,10 @@ class CaptionBatches:
         ego4o=None,
         captured_fraction: float = 0.5,
         masking: MaskingConfig = MaskingConfig(),
+        image_fraction: float = 0.5,
     ):
         self.windows, self.gt_codes, self.max_windows, self.following = windows, gt_codes, max_windows, following
+        self.image_fraction = image_fraction
         self.ego4o, self.masking = ego4o, masking
         self.captured_fraction = captured_fraction if ego4o is not None else 0.0
 
@@ -115,7 +117,8 @@ class CaptionBatches:
         _, ids, _ = self.ego4o(inputs, torch.from_numpy(present))
         return ids
 
-    def sample(self, rng: np.random.Generator, batch: int) -> tuple[list[torch.Tensor], list[str], dict]:
+    def sample(self, rng: np.random.Generator, batch: int) -> tuple:
+        """(codes per sample, texts, info, image features (B, D) or None, image flags (B,) or None)."""
         firsts = rng.integers(0, len(self.windows), batch)
         chains = [self.chain(f, int(rng.integers(1, self.max_windows + 1))) for f in firsts]
         mirrored = rng.random(batch) < self.masking.mirror_probability
@@ -135,7 +138,12 @@ class CaptionBatches:
             text = str(rng.choice(self.windows.variants[self.windows.clip_index[chain[0]]]["full"]))
             texts.append(mirror_text(text) if mirrored[b] else text)
         info = {"captured": float(captured.mean()), "windows": float(np.mean([len(c) for c in chains]))}
-        return codes, texts, info
+        images = image_present = None
+        if self.windows.image_table is not None:  # [image, motion] or [motion], at random
+            images, _ = self.windows.images(np.array([c[0] for c in chains]), rng, mirrored)
+            image_present = rng.random(batch) < self.image_fraction
+            info["with_image"] = float(image_present.mean())
+        return codes, texts, info, images, image_present
 
 
 def _stage_settings(training: dict) -> dict[str, dict]:
@@ -176,10 +184,12 @@ def train_lm_captioner(
     progress: bool = True,
     save_every: int = 50,
     base_model=None,
+    image_stem: Path | None = None,
 ) -> Path:
     """Both stages; resumable. ``ego4o_stem``: the capture model whose codes the
     captioner also learns from (None: ground-truth codes only). ``base_model``: an
-    already loaded ``load_base_lm`` triple (tests)."""
+    already loaded ``load_base_lm`` triple (tests). ``image_stem``: an image model whose
+    view features (cached by ``ego4o-train image``) fill the image slot in half the samples."""
     vqvae, vqvae_card = load_vqvae(vqvae_stem)
     vqvae.requires_grad_(False)
     codebooks = torch.stack([q.codebook for q in vqvae.quantizers]).detach().clone()
@@ -197,6 +207,15 @@ def train_lm_captioner(
         )
     normalizer = vqvae_card.normalizer()
     windows = TrainingWindows(cache, "train", normalizer)
+    initialised = {"vqvae": {"file": Path(vqvae_stem).name, "sha256": vqvae_card.weights_sha256}}
+    if image_stem is not None:
+        from .image_cache import load_image_features
+        from .image_model import image_tag
+
+        image_card = ModelCard.read(image_stem, "image")
+        model_cfg = {**model_cfg, "image_dim": int(image_card.model_config["open_clip"]["embed_dim"])}
+        windows.image_table = load_image_features(cache.folder, image_tag(image_stem))
+        initialised["image"] = {"file": Path(image_stem).name, "sha256": image_card.weights_sha256}
     config = LmCaptionerConfig.from_dict(
         {"num_parts": codebooks.shape[0], "num_codes": codebooks.shape[1], "code_dim": codebooks.shape[2], **model_cfg}
     )
@@ -261,8 +280,8 @@ def train_lm_captioner(
                 while step < steps:
                     for group in optimizer.param_groups:
                         group["lr"] = learning_rate(step, lr, warmup, steps)
-                    codes, texts, info = batches.sample(rng, batch)
-                    losses = model.loss(codes, texts)
+                    codes, texts, info, images, image_present = batches.sample(rng, batch)
+                    losses = model.loss(codes, texts, images, image_present)
                     optimizer.zero_grad(set_to_none=True)
                     losses["loss"].backward()
                     torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), 1.0)
@@ -300,7 +319,6 @@ def train_lm_captioner(
             _save_state(state_path, model, None, stage, step, seconds, progress_of)
     model.set_stage(0)
     model.eval()
-    initialised = {"vqvae": {"file": Path(vqvae_stem).name, "sha256": vqvae_card.weights_sha256}}
     if ego4o_card is not None:
         initialised["ego4o"] = {"file": Path(ego4o_stem).name, "sha256": ego4o_card.weights_sha256}
     card = ModelCard.for_cache(
@@ -323,5 +341,6 @@ def train_lm_captioner(
         },
         normalizer,
         initialised_from=initialised,
+        image_backend="clip" if image_stem is not None else None,
     )
     return model.save(out_dir / "lm_captioner", replace(card, extra={"train_seconds": round(seconds)}))

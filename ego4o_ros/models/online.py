@@ -25,6 +25,7 @@ import numpy as np
 
 from ..core import imu
 from ..core.features import FeatureNormalizer, RootIntegrator, joints_from_features
+from .image_cache import VIEW_FRAMES
 
 
 @dataclass
@@ -94,10 +95,18 @@ class StreamingCapture:
 
     # ------------------------------------------------------------------ online
     def step(
-        self, acc: np.ndarray, ori: np.ndarray, present: np.ndarray, text: np.ndarray | None = None
+        self,
+        acc: np.ndarray,
+        ori: np.ndarray,
+        present: np.ndarray,
+        text: np.ndarray | None = None,
+        image: np.ndarray | None = None,
+        image_age: int = 0,
     ) -> PoseOutput | None:
         """One IMU frame (5, 3) m/s^2, (5, 3, 3), (5,) bool -> the pose ``lookahead``
-        frames back, or None until that frame exists."""
+        frames back, or None until that frame exists. ``image``: features of the newest
+        camera frame, taken ``image_age`` frames before this IMU frame (older than the
+        window: not used)."""
         slot = self._count % self.window
         if self._count == 0:  # hold the first frame across the whole window
             self._acc[:], self._ori[:], self._present[:] = acc, ori, present
@@ -109,7 +118,10 @@ class StreamingCapture:
         # Oldest-to-newest order of the ring, newest last.
         order = (self._order + self._count) % self.window if self._count >= self.window else self._warmup_order()
         inputs = imu.network_inputs(self._acc[order][None], self._ori[order][None], self._present[order][None])
-        features, ids = self.predictor.predict(inputs, self._present[order][None], *self._text_args(text, 1))
+        image_args = self._image_args(image, [self.window - 1 - image_age])
+        features, ids = self.predictor.predict(
+            inputs, self._present[order][None], *self._text_args(text, 1), *image_args
+        )
         self._recent.append(self.normalizer.denormalize(features[0, self.row : self.row + self.ensemble]))
         rows = [window[j] for j, window in enumerate(reversed(self._recent))]
         weights = self.ensemble_weights[: len(rows)]
@@ -135,22 +147,47 @@ class StreamingCapture:
             return None, None
         return np.repeat(np.asarray(text, np.float32)[None], count, 0), np.ones(count, bool)
 
+    def _image_args(self, image, rows) -> tuple:
+        """(image, image_present, image_step) for windows whose view sits at window ``rows``."""
+        if image is None:
+            return ()
+        rows = np.asarray(rows)
+        image = np.asarray(image, np.float32)
+        image = np.repeat(image[None], len(rows), 0) if image.ndim == 1 else image
+        return image, (rows >= 0) & (rows < self.window), np.clip(rows, 0, self.window - 1) // VIEW_FRAMES
+
     def forward_online(
-        self, acc: np.ndarray, ori: np.ndarray, present: np.ndarray, text: np.ndarray | None = None, batch: int = 256
+        self,
+        acc: np.ndarray,
+        ori: np.ndarray,
+        present: np.ndarray,
+        text: np.ndarray | None = None,
+        batch: int = 256,
+        views: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """What ``reset()`` then ``step()`` on every frame of a sequence (T, 5, ...) gives,
         computed in batches: features (T - lookahead, 263), joints (T - lookahead, 22, 3)
         with the root integrated as ``step`` does, and each reported pose in the frame of
-        the window that produced it (T - lookahead, 22, 3; what evaluation scores)."""
+        the window that produced it (T - lookahead, 22, 3; what evaluation scores).
+        ``views``: (V, D) features of camera frames at ``view_frames`` (every step's last
+        frame); each window uses the newest one, as the live camera's newest frame."""
         frames = len(acc)
         ends = np.arange(self.lookahead, frames)
         if not len(ends):
             return np.zeros((0, len(self.normalizer.mean))), np.zeros((0, 22, 3)), np.zeros((0, 22, 3))
         heads, tails = [], []  # rows before the reported one; the reported row and the ensemble's
         for start in range(0, len(ends), batch):
-            index = sliding_index(frames, self.window, ends[start : start + batch])
+            chunk = ends[start : start + batch]
+            index = sliding_index(frames, self.window, chunk)
             inputs = imu.network_inputs(acc[index], ori[index], present[index])
-            normalised, _ = self.predictor.predict(inputs, present[index], *self._text_args(text, len(index)))
+            image_args = ()
+            if views is not None:
+                newest = np.clip((chunk - (VIEW_FRAMES - 1)) // VIEW_FRAMES, 0, len(views) - 1)
+                view_rows = self.window - 1 - (chunk - (VIEW_FRAMES * newest + VIEW_FRAMES - 1))
+                image_args = self._image_args(views[newest], view_rows)
+            normalised, _ = self.predictor.predict(
+                inputs, present[index], *self._text_args(text, len(index)), *image_args
+            )
             values = self.normalizer.denormalize(normalised[:, : self.row + self.ensemble])
             heads.append(values[:, : self.row])
             tails.append(values[:, self.row :])
@@ -175,14 +212,16 @@ class StreamingCapture:
         present: np.ndarray,
         text: np.ndarray | None = None,
         stride: int | None = None,
+        views: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Whole sequence (T, 5, ...) -> features (T, 263) and joints (T, 22, 3): windows
         every ``stride`` frames (default half a window) blended, root integrated once."""
-        features = self.offline(acc, ori, present, text, stride).features
+        features = self.offline(acc, ori, present, text, stride, views).features
         return features, joints_from_features(features)
 
-    def offline(self, acc, ori, present, text=None, stride: int | None = None) -> OfflineResult:
-        """Blended features, and each window's own features and codes."""
+    def offline(self, acc, ori, present, text=None, stride: int | None = None, views=None) -> OfflineResult:
+        """Blended features, and each window's own features and codes. ``views``: (V, D)
+        camera features at ``view_frames``; each window uses the one nearest its middle."""
         frames = len(acc)
         if frames < self.window:  # hold the last frame to fill one window
             pad = self.window - frames
@@ -190,7 +229,13 @@ class StreamingCapture:
         starts = offline_starts(len(acc), self.window, stride or self.window // 2)
         index = starts[:, None] + np.arange(self.window)
         inputs = imu.network_inputs(acc[index], ori[index], present[index])
-        normalised, ids = self.predictor.predict(inputs, present[index], *self._text_args(text, len(starts)))
+        image_args = ()
+        if views is not None:
+            view = np.clip((starts + self.window // 2 - VIEW_FRAMES) // VIEW_FRAMES, 0, len(views) - 1)
+            image_args = self._image_args(views[view], VIEW_FRAMES * view + VIEW_FRAMES - 1 - starts)
+        normalised, ids = self.predictor.predict(
+            inputs, present[index], *self._text_args(text, len(starts)), *image_args
+        )
         windows = self.normalizer.denormalize(normalised)
         return OfflineResult(blend_windows(windows, starts, len(acc))[:frames], windows, starts, ids)
 

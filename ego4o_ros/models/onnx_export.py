@@ -11,28 +11,33 @@ import torch
 
 from .ego4o import Ego4oModel
 
+INPUTS = ["imu", "present", "text", "text_present", "image", "image_present", "image_step"]
+
 
 class _Ego4oWindow(torch.nn.Module):
-    """Ego4o with every input explicit (ONNX has no optional inputs): text and its
-    presence flag are always given; an absent text is a zero vector flagged False."""
+    """Ego4o with every input explicit (ONNX has no optional inputs): text, image and their
+    presence flags are always given; an absent one is a zero vector flagged False."""
 
     def __init__(self, model: Ego4oModel):
         super().__init__()
         self.model = model
 
-    def forward(self, imu_inputs, present, text, text_present):
-        return self.model(imu_inputs, present, text, text_present)
+    def forward(self, imu_inputs, present, text, text_present, image, image_present, image_step):
+        return self.model(imu_inputs, present, text, text_present, image, image_present, image_step)
 
 
 def export_ego4o(model: Ego4oModel, path: str | Path, window: int = 64, opset: int = 17) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text_dim = model.encoder_config.text_dim
+    text_dim, image_dim = model.encoder_config.text_dim, model.encoder_config.image_dim
     example = (
         torch.zeros(1, window, 5, 9),
         torch.ones(1, window, 5, dtype=torch.bool),
         torch.zeros(1, text_dim),
         torch.zeros(1, dtype=torch.bool),
+        torch.zeros(1, image_dim),
+        torch.zeros(1, dtype=torch.bool),
+        torch.zeros(1, dtype=torch.long),
     )
     torch.onnx.export(
         _Ego4oWindow(model).eval(),
@@ -40,11 +45,9 @@ def export_ego4o(model: Ego4oModel, path: str | Path, window: int = 64, opset: i
         str(path),
         opset_version=opset,
         dynamo=False,
-        input_names=["imu", "present", "text", "text_present"],
+        input_names=INPUTS,
         output_names=["features", "codes", "confidence"],
-        dynamic_axes={
-            name: {0: "batch"} for name in ("imu", "present", "text", "text_present", "features", "codes", "confidence")
-        },
+        dynamic_axes={name: {0: "batch"} for name in (*INPUTS, "features", "codes", "confidence")},
     )
     return path
 
@@ -70,20 +73,30 @@ class OnnxEgo4o:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.text_dim = self.session.get_inputs()[2].shape[1]
+        inputs = self.session.get_inputs()
+        self.text_dim, self.image_dim = inputs[2].shape[1], inputs[4].shape[1]
         self.last_confidence: np.ndarray | None = None  # (N, T', parts), as WindowPredictor keeps it
 
-    def predict(self, imu_inputs, present, text=None, text_present=None):
+    def predict(
+        self, imu_inputs, present, text=None, text_present=None, image=None, image_present=None, image_step=None
+    ):
         batch = len(imu_inputs)
         if text is None:
             text, text_present = np.zeros((batch, self.text_dim), np.float32), np.zeros(batch, bool)
+        if image is None:
+            image, image_present = np.zeros((batch, self.image_dim), np.float32), np.zeros(batch, bool)
+        if image_step is None:  # the window's last step, as FusionEncoder defaults
+            image_step = np.full(batch, np.asarray(imu_inputs).shape[1] // 4 - 1)
         features, ids, self.last_confidence = self.session.run(
             None,
             {
                 "imu": np.asarray(imu_inputs, np.float32),
                 "present": np.asarray(present, bool),
                 "text": np.asarray(text, np.float32),
-                "text_present": np.asarray(text_present, bool),
+                "text_present": np.ones(batch, bool) if text_present is None else np.asarray(text_present, bool),
+                "image": np.asarray(image, np.float32),
+                "image_present": np.ones(batch, bool) if image_present is None else np.asarray(image_present, bool),
+                "image_step": np.asarray(image_step, np.int64),
             },
         )
         return features, ids

@@ -1,7 +1,7 @@
 """Loading the trained models, and one window face for all of them.
 
-Every method has the same window face, ``predict(imu_inputs, present, text, text_present)
--> (normalised features (B, W, 263), code ids or None)``, so the streaming runner, the
+Every method has the same window face, ``predict(imu_inputs, present, text, text_present,
+image, image_present, image_step) -> (normalised features (B, W, 263), code ids or None)``, so the streaming runner, the
 evaluation and the live capture treat Ego4o, the LSTM peer and the ONNX export alike.
 """
 
@@ -43,19 +43,26 @@ class WindowPredictor:
         present: np.ndarray,
         text: np.ndarray | None = None,
         text_present: np.ndarray | None = None,
+        image: np.ndarray | None = None,
+        image_present: np.ndarray | None = None,
+        image_step: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         x = torch.from_numpy(np.ascontiguousarray(imu_inputs, np.float32))
         p = torch.from_numpy(np.ascontiguousarray(present, bool))
         if not self.uses_text:
             return self.model(x, p).numpy(), None
-        t = None if text is None else torch.from_numpy(np.ascontiguousarray(text, np.float32))
-        tp = (
-            None
-            if t is None
-            else torch.from_numpy(
-                np.ascontiguousarray(np.ones(len(t), bool) if text_present is None else text_present, bool)
-            )
-        )
-        features, ids, confidence = self.model(x, p, t, tp)
+        t, tp = _optional(text, text_present)
+        i, ip = _optional(image, image_present)
+        step = None if image_step is None or i is None else torch.from_numpy(np.asarray(image_step, np.int64))
+        features, ids, confidence = self.model(x, p, t, tp, i, ip, step)
         self.last_confidence = confidence.numpy()
         return features.numpy(), ids.numpy()
+
+
+def _optional(values: np.ndarray | None, present: np.ndarray | None):
+    """An optional (B, D) input and its (B,) flags as tensors (all present when flags are None)."""
+    if values is None:
+        return None, None
+    values = torch.from_numpy(np.ascontiguousarray(values, np.float32))
+    flags = np.ones(len(values), bool) if present is None else present
+    return values, torch.from_numpy(np.ascontiguousarray(flags, bool))

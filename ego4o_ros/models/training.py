@@ -1,20 +1,17 @@
 """Training of every model (library code; ``ego4o-train`` is its front end).
 
-One loop for all (``run_training``): sample a batch, step, log, save a resumable
-state every ``save_every`` steps; an interrupted run resumes where it stopped. The
-result is ``<out>/<kind>.safetensors`` + its model card ``<out>/<kind>.json``, and
-``<out>/<kind>.log.jsonl`` holds the losses.
+One loop for all (``train_loop.run_training``; the language-model captioner has its own
+two-stage loop in ``lm_training.py``): resumable, logged, a checkpoint + model card.
 
-Order: ``vqvae`` first; ``ego4o`` (fusion encoder + decoder, initialised from the
-VQ-VAE) and ``baseline`` (the LSTM peer) on the same windows, the same masking and
-mirroring, the same batch and step count; ``captioner`` last.
+Order: ``vqvae`` first; ``image`` (the egocentric image encoder, ``image_model.py``, on the
+cache's rendered views); ``ego4o`` (fusion encoder + decoder, initialised from the VQ-VAE,
+with ``--image`` also on image features) and ``baseline`` (the LSTM peer) on the same
+windows, the same masking and mirroring, the same training time; ``captioner`` last.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,7 +21,6 @@ import yaml
 from tqdm import tqdm
 
 from ..core.dataset import MotionCache
-from . import checkpoint
 from .checkpoint import ModelCard
 from .data import MaskingConfig, TrainingWindows, text_table
 from .ego4o import Ego4oModel
@@ -32,9 +28,9 @@ from .fusion_encoder import EncoderConfig, encoder_loss
 from .lstm_baseline import BaselineConfig, LstmBaseline, feature_loss
 from .part_vqvae import PartVQVAE, VqvaeConfig
 from .predictors import load_vqvae
-from .schedule import learning_rate
+from .train_loop import run_training
 
-KINDS = ("vqvae", "ego4o", "baseline", "captioner", "lm_captioner")
+KINDS = ("vqvae", "ego4o", "baseline", "captioner", "lm_captioner", "image")
 
 
 def read_section(path: Path, kind: str) -> tuple[dict, dict]:
@@ -45,75 +41,6 @@ def read_section(path: Path, kind: str) -> tuple[dict, dict]:
         raise ValueError(f"{path}: unknown sections {sorted(unknown)}; expected {KINDS}")
     section = sections.get(kind, {})
     return section.get("model", {}), section.get("training", {})
-
-
-def run_training(
-    kind: str,
-    model: torch.nn.Module,
-    loss_fn,
-    num_windows: int,
-    training: dict,
-    out_dir: Path,
-    card: ModelCard,
-    param_groups: list[dict] | None = None,
-    save_every: int = 200,
-    progress: bool = True,
-) -> Path:
-    """The loop every model shares: sample, step, log, save state, resume.
-
-    ``param_groups``: optimizer groups, each may carry ``lr_scale`` (default: all
-    trainable parameters at the base rate)."""
-    steps, batch, lr = int(training.get("steps", 1000)), int(training.get("batch", 64)), float(training.get("lr", 3e-4))
-    warmup = int(training.get("warmup", 100))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    state_path, log_path = out_dir / f"{kind}.state.pt", out_dir / f"{kind}.log.jsonl"
-    groups = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
-    optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=1e-4)
-    trainable = [p for g in optimizer.param_groups for p in g["params"]]
-    step, seconds_before = 0, 0.0
-    if state_path.exists():
-        step, extra = checkpoint.load_training_state(state_path, model, optimizer)
-        seconds_before = float(extra.get("seconds", 0.0))
-        tqdm.write(f"resuming {kind} from step {step} ({state_path})", file=sys.stderr)
-    rng = np.random.default_rng([int(training.get("seed", 0)), step])
-    torch.manual_seed(int(training.get("seed", 0)) + step)
-    model.train()
-    started = time.monotonic()
-    with (
-        log_path.open("a", buffering=1) as log,
-        tqdm(total=steps, initial=step, desc=kind, disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar,
-    ):
-        while step < steps:
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, lr, warmup, steps) * group.get("lr_scale", 1.0)
-            losses = loss_fn(rng.integers(0, num_windows, batch), rng)
-            optimizer.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            step += 1
-            bar.update()
-            seconds = seconds_before + time.monotonic() - started
-            if step % 20 == 0 or step == steps:
-                record = {
-                    "step": step,
-                    "lr": optimizer.param_groups[0]["lr"],
-                    "seconds": round(seconds, 1),
-                    **{k: round(float(v.detach()), 5) for k, v in losses.items()},
-                }
-                log.write(json.dumps(record) + "\n")
-                bar.set_postfix(loss=f"{record['loss']:.4f}")
-            if step % save_every == 0 or step == steps:
-                checkpoint.save_training_state(state_path, model, optimizer, step, {"seconds": seconds})
-    model.eval()
-    seconds = seconds_before + time.monotonic() - started
-    card = ModelCard(
-        **{
-            **asdict(card),
-            "training": {**card.training, **training, "steps_done": step, "train_seconds": round(seconds)},
-        }
-    )
-    return checkpoint.save_checkpoint(out_dir / kind, model, card)
 
 
 # ---------------------------------------------------------------- per model
@@ -164,17 +91,33 @@ def train_ego4o(
     vqvae_stem: Path,
     progress: bool = True,
     text_backend: str = "minilm",
+    image_stem: Path | None = None,
 ) -> Path:
+    """The capture model; with ``image_stem`` (an image model from ``ego4o-train image``) it
+    also learns from the cache's egocentric views, encoded by that model."""
     from .feature_encoders import make_text_encoder
 
     vqvae, vqvae_card = load_vqvae(vqvae_stem)
     vqvae.requires_grad_(False)
+    image_fields = {}
+    if image_stem is not None:
+        from .image_cache import load_image_features
+        from .image_model import image_tag
+
+        image_card = ModelCard.read(image_stem, "image")
+        model_cfg = {**model_cfg, "image_dim": int(image_card.model_config["open_clip"]["embed_dim"])}
+        image_fields = {
+            "image_backend": "clip",
+            "initialised_from": {"image": {"file": Path(image_stem).name, "sha256": image_card.weights_sha256}},
+        }
     config = EncoderConfig(**model_cfg)
     model = Ego4oModel.from_vqvae(vqvae, config)
     # Ego4o lives in the VQ-VAE's feature space: the same statistics, whatever the cache says.
     normalizer = vqvae_card.normalizer()
     windows = TrainingWindows(cache, "train", normalizer)
     windows.text_table = text_table(cache, make_text_encoder(text_backend), texts=windows.all_texts())
+    if image_stem is not None:
+        windows.image_table = load_image_features(cache.folder, image_tag(image_stem))
     masking = MaskingConfig()
     all_latents, all_ids = vqvae_targets(vqvae, windows, progress=progress)
 
@@ -183,7 +126,15 @@ def train_ego4o(
         which = batch["mirrored"].long()
         targets = list(all_latents[which, torch.from_numpy(index)].unbind(1))
         target_ids = all_ids[which, torch.from_numpy(index)]
-        latents, logits = model.encoder(batch["imu"], batch["present"], batch["text"], batch["text_present"])
+        latents, logits = model.encoder(
+            batch["imu"],
+            batch["present"],
+            batch["text"],
+            batch["text_present"],
+            batch.get("image"),
+            batch.get("image_present"),
+            batch.get("image_step"),
+        )
         decoded = model.decode(latents)
         return encoder_loss(latents, logits, decoded, targets, target_ids, batch["features"], batch["valid"], config)
 
@@ -199,7 +150,11 @@ def train_ego4o(
         {"masking": asdict(masking)},
         normalizer,
         text_backend=text_backend,
-        initialised_from={"vqvae": {"file": Path(vqvae_stem).name, "sha256": vqvae_card.weights_sha256}},
+        image_backend=image_fields.get("image_backend"),
+        initialised_from={
+            "vqvae": {"file": Path(vqvae_stem).name, "sha256": vqvae_card.weights_sha256},
+            **image_fields.get("initialised_from", {}),
+        },
     )
     return run_training(
         "ego4o", model, loss_fn, len(windows), training, out_dir, card, param_groups=groups, progress=progress
@@ -262,6 +217,7 @@ def train(
     vqvae: Path | None = None,
     progress: bool = True,
     ego4o: Path | None = None,
+    image: Path | None = None,
 ) -> Path:
     """One model, as ``ego4o-train KIND`` asks."""
     if kind not in KINDS:
@@ -276,11 +232,15 @@ def train(
     if kind == "vqvae":
         return train_vqvae(cache, model_cfg, training, out_dir, progress)
     if kind == "ego4o":
-        return train_ego4o(cache, model_cfg, training, out_dir, vqvae, progress)
+        return train_ego4o(cache, model_cfg, training, out_dir, vqvae, progress, image_stem=image)
     if kind == "baseline":
         return train_baseline(cache, model_cfg, training, out_dir, progress, vqvae)
+    if kind == "image":  # the egocentric image encoder: models/image_model.py
+        from .image_model import train_image_model
+
+        return train_image_model(cache, model_cfg, training, out_dir, progress)
     if kind == "lm_captioner":  # the language-model captioner: models/lm_training.py
         from .lm_training import train_lm_captioner
 
-        return train_lm_captioner(cache, model_cfg, training, out_dir, vqvae, ego4o, progress)
+        return train_lm_captioner(cache, model_cfg, training, out_dir, vqvae, ego4o, progress, image_stem=image)
     return fit_code_captioner(cache, out_dir, vqvae)

@@ -77,12 +77,14 @@ class TestTimeOptimizer:
         segments = [joints[..., b, :] - joints[..., a, :] for a, b, _ in SITE_SEGMENTS]
         return F.normalize(torch.stack(segments, dim=-2), dim=-1)
 
-    def refine(self, imu_inputs, present, text=None, text_present=None) -> tuple[torch.Tensor, float]:
+    def refine(
+        self, imu_inputs, present, text=None, text_present=None, image=None, image_present=None, image_step=None
+    ) -> tuple[torch.Tensor, float]:
         """Window inputs as for ``Ego4oModel`` -> (refined normalised features, final loss)."""
         imu_inputs = torch.as_tensor(imu_inputs, dtype=torch.float32)
         present = torch.as_tensor(present, dtype=torch.bool)
         with torch.no_grad():
-            start, _ = self.model.encoder(imu_inputs, present, text, text_present)
+            start, _ = self.model.encoder(imu_inputs, present, text, text_present, image, image_present, image_step)
             target = sensor_directions(imu_inputs)
             initial = self.limb_directions(self.model.decode(start))
             # Yaw that best turns the decoded horizontal directions onto the sensors'.

@@ -9,6 +9,7 @@ process in production so a slow captioner never stalls capture.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -16,8 +17,10 @@ import numpy as np
 import torch
 from geometry_msgs.msg import PoseArray
 from rclpy.node import Node
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header, String
 
+from ..live import images
 from ..live.captioning import LiveCaptioner
 from ..paths import DEFAULT_WEIGHTS
 from .common import (
@@ -25,6 +28,7 @@ from .common import (
     positions_of,
     reliable_qos,
     run_node,
+    sensor_qos,
     to_seconds,
     to_stamp,
     warn_unknown_parameters,
@@ -73,7 +77,8 @@ class CaptioningNode(Node):
         )
         self.get_logger().info(
             f"captioning backend: {self.captioner.backend} ({self.captioner.source}, "
-            f"{self.captioner.windows} window(s) per description)"
+            f"{self.captioner.windows} window(s) per description"
+            + (", with the camera's newest frame)" if self.captioner.uses_images else ")")
         )
         self.pub_text = self.create_publisher(String, "description", reliable_qos())
         self.pub_stamped = (
@@ -82,9 +87,26 @@ class CaptioningNode(Node):
             else None
         )
         self.create_subscription(PoseArray, "joint_poses", self._on_poses, reliable_qos(50))
+        if self.captioner.uses_images:  # the [image, motion] instruction needs the newest frame
+            self.create_subscription(Image, "camera/image_raw", self._on_image, sensor_qos(5))
+            self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_compressed, sensor_qos(5))
+        self.images_rejected = 0
         self.descriptions: list[str] = []
         self._last_described = None
         warn_unknown_parameters(self)
+
+    def _on_image(self, msg: Image) -> None:
+        if images.check_raw(msg.encoding, msg.height, msg.width, msg.step, len(msg.data)) is not None:
+            self.images_rejected += 1
+            return
+        decode = functools.partial(images.decode_raw, msg.encoding, msg.height, msg.width, msg.step, msg.data)
+        self.captioner.set_image(to_seconds(msg.header.stamp), decode)
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        if images.check_compressed(msg.format, msg.data) is not None:
+            self.images_rejected += 1
+            return
+        self.captioner.set_image(to_seconds(msg.header.stamp), functools.partial(images.decode_compressed, msg.data))
 
     def _on_poses(self, msg: PoseArray) -> None:
         if len(msg.poses) != 22:

@@ -29,9 +29,11 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from ..core import body, imu, joint_angles
 from ..live import images
+from ..live.camera import CameraEncoder
 from ..live.capture import LiveCaptureConfig, load_live_capture
 from ..live.sensors import REJECT_REASONS, ImuConvention
 from ..live.text import LatestWins, LruCache, TextGate
+from ..models.image_model import image_encoder_of
 from ..paths import DEFAULT_WEIGHTS
 from .common import (
     ParameterError,
@@ -118,6 +120,9 @@ class FusionNode(Node):
             text_max_age_s=declare(
                 self, "text_max_age", 20.0, "s; a description older than this is no longer used", min=0.0, max=3600.0
             ),
+            image_max_age_s=declare(
+                self, "image_max_age", 0.15, "s; a camera frame older than this is not used", min=0.01, max=60.0
+            ),
             latency_history=declare(
                 self, "latency_history", 600, "frames the latency percentiles of /diagnostics cover", min=1, max=100000
             ),
@@ -126,9 +131,7 @@ class FusionNode(Node):
             self, "frame_id", "world", "frame of joint_poses, markers and smpl_pose (REP-103)", nonempty=True
         )
         self.use_text = declare(self, "use_text", True, "feed descriptions back as the model's text input")
-        self.image_max_age = declare(
-            self, "image_max_age", 1.0, "s; the camera counts as present while newer", min=0.01, max=60.0
-        )
+        use_image = declare(self, "use_image", True, "encode camera frames when the capture model takes images")
         depth = declare(
             self, "sensor_qos_depth", 200, "queue depth of the best-effort sensor subscriptions", min=1, max=100000
         )
@@ -161,6 +164,11 @@ class FusionNode(Node):
             from ..models.feature_encoders import make_text_encoder
 
             self.text_encoder = make_text_encoder(card.text_backend)
+        self.camera = None  # the image encoder's worker, when the capture model takes images
+        image_encoder = image_encoder_of(Path(weights) if weights else DEFAULT_WEIGHTS, card) if use_image else None
+        if image_encoder is not None:
+            image_encoder.encode(np.zeros((1, 64, 64, 3), np.uint8))  # lazy initialisation, not on the first frame
+            self.camera = CameraEncoder(image_encoder, self.capture.set_image)
         self._text_cache = LruCache(256)
         # Encoding a new description takes tens of ms: off the executor, so frames never wait;
         # one text at a time, and only the newest waiting one is kept (a flood cannot queue up).
@@ -248,6 +256,8 @@ class FusionNode(Node):
             return
         self.images_received += 1
         self.latest_image = (stamp, decoder, self._now())
+        if self.camera is not None:
+            self.camera.submit(stamp, decoder)
 
     def _on_image(self, msg: Image) -> None:
         reason = images.check_raw(msg.encoding, msg.height, msg.width, msg.step, len(msg.data))
@@ -298,6 +308,8 @@ class FusionNode(Node):
 
     def destroy_node(self):
         self._text_worker.shutdown(wait=True, cancel_futures=True)
+        if self.camera is not None:
+            self.camera.close()
         return super().destroy_node()
 
     def _on_calibrate(self, _request, response):
@@ -410,26 +422,33 @@ class FusionNode(Node):
                 if data_now is not None and self.capture.newest_stamp()
                 else now - self.latest_image[2]
             )
-        camera_present = camera_age is not None and camera_age <= self.image_max_age
-        statuses.append(
-            self._status(
-                "ego4o fusion: camera",
-                DiagnosticStatus.OK if camera_present else DiagnosticStatus.STALE,
-                "active (image token masked: no image encoder)"
-                if camera_present
-                else ("never seen" if self.latest_image is None else "absent (stale)"),
-                {
-                    "age_s": "" if camera_age is None else f"{camera_age:.3f}",
-                    "received": str(self.images_received),
-                    "clock_resets": str(self.image_gate.clock_resets),
-                    **{f"rejected_{r}": str(n) for r, n in self.image_rejected.items()},
-                },
-            )
-        )
+        camera_present = camera_age is not None and camera_age <= self.capture.config.image_max_age_s
+        camera = self.camera
+        if not camera_present:
+            camera_message = "never seen" if self.latest_image is None else "absent (stale)"
+        else:
+            camera_message = "active" if camera else "active (image token masked: the capture model takes no image)"
+        camera_values = {
+            "age_s": "" if camera_age is None else f"{camera_age:.3f}",
+            "received": str(self.images_received),
+            "clock_resets": str(self.image_gate.clock_resets),
+            **{f"rejected_{r}": str(n) for r, n in self.image_rejected.items()},
+        }
+        if camera is not None:
+            camera_values |= {
+                "encoded": str(camera.encoded),
+                "encoded_rate_hz": f"{camera.rate_hz():.1f}",
+                "encode_p50_ms": f"{camera.encode_ms(50):.2f}",
+                "encode_p99_ms": f"{camera.encode_ms(99):.2f}",
+                "superseded": str(camera.superseded),
+                "encode_errors": str(camera.errors),
+            }
+        level = DiagnosticStatus.OK if camera_present else DiagnosticStatus.STALE
+        statuses.append(self._status("ego4o fusion: camera", level, camera_message, camera_values))
         modalities = [f"imu:{s}" for s in active] + (
             ["text"] if text_age is not None and text_age <= self.capture.config.text_max_age_s else []
         )
-        modalities += ["image(masked: no image encoder)"] if camera_present else []
+        modalities += (["image"] if camera else ["image(masked: no image input)"]) if camera_present else []
         values = {
             "active_modalities": " ".join(modalities),
             "frames_published": str(self.published),

@@ -2,8 +2,8 @@
 
 From a clip (BVH / HumanML3D / AMASS; default: the bundled Bandai walk) it publishes
 ``imu/<site>`` (``sensor_msgs/Imu``) for the chosen sites at the device rate, with
-optional noise, drops and outages, optional camera frames (``camera/image_raw``, a
-test pattern: no egocentric video ships), and the ground truth on
+optional noise, drops and outages, optional camera frames (``camera/image_raw``: the
+head-worn camera's view rendered from the motion, ``core/egocentric.py``), and the ground truth on
 ``ground_truth/joint_poses``. From a bag it republishes every recorded topic
 unchanged (raw CDR). ``speed`` > 1 replays faster than real time. This is the demo
 source and the test fixture; real wearable bridges publish the same topics.
@@ -68,7 +68,9 @@ class WearableReplayNode(Node):
         self.speed = declare(self, "speed", 1.0, "replay speed (1 = real time)", min=0.01, max=100.0)
         self.loop = declare(self, "loop", False, "start again at the end")
         self.start_delay = declare(self, "start_delay", 0.5, "s to wait before the first sample (let subscribers join)")
-        self.camera_rate = declare(self, "camera_rate", 0.0, "Hz of camera test-pattern frames (0 = no camera)")
+        self.camera_rate = declare(
+            self, "camera_rate", 0.0, "Hz of rendered egocentric camera frames (0 = no camera)", min=0.0, max=240.0
+        )
         config = ReplayConfig(
             sites=tuple(declare(self, "sites", ["left_wrist", "right_pocket", "head"], "IMU sites to publish")),
             imu_rate_hz=declare(self, "imu_rate", 100.0, "Hz of every IMU", min=1.0, max=2000.0),
@@ -101,6 +103,8 @@ class WearableReplayNode(Node):
             self.pub_imu = {site: self.create_publisher(Imu, f"imu/{site}", sensor_qos()) for site in config.sites}
             self.pub_truth = self.create_publisher(PoseArray, "ground_truth/joint_poses", reliable_qos())
             self.pub_image = self.create_publisher(Image, "camera/image_raw", sensor_qos(5))
+            # Rendered once up front (a few seconds per minute of motion), then only published.
+            self.views = self.replay.camera_views() if self.camera_rate > 0 else None
             self.get_logger().info(
                 f"replaying {self.replay.name} ({self.duration:.1f} s) on {', '.join(config.sites)}"
                 f" at {config.imu_rate_hz:g} Hz, speed {self.speed:g}"
@@ -185,21 +189,20 @@ class WearableReplayNode(Node):
         for stamp, joints in self.replay.truth_frames(start, end):
             self.pub_truth.publish(pose_array(Header(stamp=to_stamp(base + stamp), frame_id="world"), joints))
         while self.camera_rate > 0 and self._next_image < end:
-            self.pub_image.publish(self._test_pattern(base + self._next_image))
+            self.pub_image.publish(self._camera_frame(base, self._next_image))
             self._next_image += 1.0 / self.camera_rate
 
-    def _test_pattern(self, stamp: float, size: int = 224) -> Image:
-        # A moving gradient: exercises the camera path (rate, size, encoding), nothing more.
-        shift = int(stamp * 60) % size
-        row = ((np.arange(size) + shift) % size * (255 // size)).astype(np.uint8)
-        pixels = np.repeat(np.repeat(row[None, :, None], size, 0), 3, 2)
+    def _camera_frame(self, base: float, clip_time: float) -> Image:
+        """The rendered view of the ground-truth frame at ``clip_time``, stamped like the IMUs."""
+        view = self.views[min(int(round(clip_time * self.replay.fps)), len(self.views) - 1)]
+        height, width = view.shape[:2]
         return Image(
-            header=Header(stamp=to_stamp(stamp), frame_id="head_camera"),
-            height=size,
-            width=size,
+            header=Header(stamp=to_stamp(base + clip_time), frame_id="head_camera"),
+            height=height,
+            width=width,
             encoding="rgb8",
-            step=size * 3,
-            data=pixels.tobytes(),
+            step=width * 3,
+            data=view.tobytes(),
         )
 
     def _publish_bag(self, target: float) -> None:

@@ -47,6 +47,11 @@ def main(argv=None) -> int:
         action="store_true",
         help="add the closed loop with the language-model captioner (sampled combinations)",
     )
+    parser.add_argument(
+        "--no-image",
+        action="store_true",
+        help="skip the camera rows (rendering and encoding each take's egocentric views)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (per job)")
     parser.add_argument(
         "--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes sharing the clips"
@@ -73,6 +78,7 @@ def main(argv=None) -> int:
             json_path=args.json,
             lm_loop=args.lm_loop,
             jobs=args.jobs,
+            use_image=not args.no_image,
         )
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))

@@ -5,6 +5,7 @@ Inputs: a motion file (BVH of any rig: Bandai, CMU, Mixamo, Daz, Xsens, Rokoko, 
 window of a built cache (``--cache DIR --clip NAME --window K``). ``--compare``
 adds a second sequence side by side: a prediction (.npy of (T, 22, 3) joints) or
 ``features`` (the joints recovered from the window's cached 263-dim features).
+``--egocentric`` adds the head-worn camera's view under a PNG strip.
 """
 
 from __future__ import annotations
@@ -91,9 +92,27 @@ def main(argv=None) -> int:
         "--allow-length-mismatch", action="store_true", help="render --compare sequences of different lengths anyway"
     )
     parser.add_argument("--every", type=int, default=1, help="render every n-th frame")
+    parser.add_argument(
+        "--egocentric",
+        action="store_true",
+        help="PNG strip: add a row with what the head-worn camera sees at the same frames (the image model's view)",
+    )
     args = parser.parse_args(argv)
     sequences, titles, fps = load_sequences(args)
+    if args.egocentric and args.output.suffix.lower() != ".png":
+        raise SystemExit("--egocentric needs a .png strip output")
     render_sequences(sequences, args.output, titles=titles, fps=fps, every=args.every)
+    if args.egocentric:
+        from PIL import Image
+
+        from ..core.egocentric import EgocentricRenderer, add_view_row
+        from ..core.render import strip_indices
+        from ..models.image_cache import IMAGE_CAMERA, take_appearance
+
+        index = strip_indices(len(sequences[0]))
+        with EgocentricRenderer(IMAGE_CAMERA) as renderer:
+            views = renderer.render(sequences[0], take_appearance(titles[0]), fps=fps, frames=index)
+        Image.fromarray(add_view_row(np.asarray(Image.open(args.output)), views)).save(args.output)
     print(args.output)
     return 0
 

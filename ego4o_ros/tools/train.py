@@ -29,6 +29,12 @@ def main(argv=None) -> int:
         help="trained capture model (stem) whose codes lm_captioner also "
         "learns from (default: none, ground-truth codes only)",
     )
+    parser.add_argument(
+        "--image",
+        type=Path,
+        help="trained image model (stem, from ego4o-train image) whose view features ego4o learns from "
+        "(default: none, the image token stays masked)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -47,6 +53,7 @@ def main(argv=None) -> int:
             args.vqvae,
             progress=not args.quiet,
             ego4o=args.ego4o,
+            image=args.image,
         )
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
