@@ -153,6 +153,7 @@ def test_recorded_bag_reads_back_with_all_topics_and_types(run):
         "/description": "std_msgs/msg/String",
         "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
         "/ground_truth/joint_poses": "geometry_msgs/msg/PoseArray",
+        "/camera/image_raw": "sensor_msgs/msg/Image",
     }
     for topic, msgtype in expected.items():
         assert topics[topic][0] == msgtype and topics[topic][1] > 0, topic

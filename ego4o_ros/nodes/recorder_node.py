@@ -38,6 +38,8 @@ DEFAULT_TOPICS = [
     "description",
     "description_stamped",
     "ground_truth/joint_poses",
+    "camera/image_raw",  # the head camera (64x64 rendered views: ~0.4 MB/s at 30 Hz)
+    "camera/image_raw/compressed",
     "/diagnostics",
     "robot/joint_states",
     "robot/root_pose",
