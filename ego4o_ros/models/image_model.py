@@ -1,12 +1,14 @@
 """The default image encoder: a small CLIP trained here on rendered egocentric views.
 
 No CLIP weights install offline, so the camera modality's default model is an open_clip
-model of the project's own registered config (``EGO_CLIP``: a 4-layer ViT on 64x64
-views, a 3-layer text tower), trained CLIP-style on (view, description) pairs of the
-training takes. Views of takes with the same action and style are positives of each
-other (the descriptions are paraphrases). An auxiliary head regresses the joints in the
-camera's frame from the normalised image embedding, so the features carry the pose
-(where the hands and feet are, how the head is turned), not only the action.
+model of the project's own registered config (``EGO_CLIP``: a small ResNet tower on 64x64
+views, a 3-layer text tower; ``EGO_CLIP_VIT`` is a ViT alternative, slower to learn here),
+trained CLIP-style on (view, description) pairs of the training takes. Views of takes with
+the same action and style are positives of each other (the descriptions are paraphrases).
+An auxiliary head regresses the joints in the camera's frame from the centred image
+embedding, so the features carry where the limbs are, not only the action. A fresh CLIP's
+unit embeddings share one dominant direction, so they are centred (batch mean in training,
+a running mean kept in the model card) and re-normalised.
 
 The saved checkpoint holds the open_clip model only (safetensors, no auxiliary head), and
 ``feature_encoders.ClipImageEncoder`` loads it through the same function as a user's CLIP
