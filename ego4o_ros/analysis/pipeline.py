@@ -123,20 +123,12 @@ class _TtoPredictor:
         """``optional`` as for ``WindowPredictor.predict`` (text, text_present, image, image_present, image_step)."""
         import torch
 
+        from ..models.predictors import optional_tensors
+
         _, ids = self.inner.predict(imu_inputs, present, *optional)
         text, text_present, image, image_present, image_step = (list(optional) + [None] * 5)[:5]
-        t = None if text is None else torch.from_numpy(np.asarray(text, np.float32))
-        tp = (
-            None
-            if t is None
-            else torch.from_numpy(np.ones(len(t), bool) if text_present is None else np.asarray(text_present, bool))
-        )
-        i = None if image is None else torch.from_numpy(np.asarray(image, np.float32))
-        ip = (
-            None
-            if i is None
-            else torch.from_numpy(np.ones(len(i), bool) if image_present is None else np.asarray(image_present, bool))
-        )
+        t, tp = optional_tensors(text, text_present)
+        i, ip = optional_tensors(image, image_present)
         step = None if i is None or image_step is None else torch.from_numpy(np.asarray(image_step, np.int64))
         refined, _ = self.tto.refine(imu_inputs, present, t, tp, i, ip, step)
         return refined.detach().numpy(), ids

@@ -32,6 +32,7 @@ class CameraEncoder:
         self.encoded = self.errors = 0
         self.encode_s: collections.deque = collections.deque(maxlen=history)
         self.stamps: collections.deque = collections.deque(maxlen=history)  # of encoded frames (rate)
+        encoder.encode(np.zeros((1, 64, 64, 3), np.uint8))  # lazy initialisation now, not on the first frame
 
     @property
     def superseded(self) -> int:

@@ -135,9 +135,6 @@ class LiveCapture:
         self._image = (np.asarray(features, np.float32), float(stamp))
         self.stats.images += 1
 
-    def image_age(self, at: float) -> float | None:
-        return None if self._image is None else at - self._image[1]
-
     def calibrate_tpose(self) -> list[str]:
         return calibrate_tpose(self.buffers)
 

@@ -272,7 +272,9 @@ class CaptionEvaluator:
         for name, captioner in self.captioners.items():
             yield name, captioner, None
             if getattr(captioner, "image_projector", None) is not None and clip.views is not None:
-                last = [min((s.starts[-1] + self.window - 4) // 4, len(clip.views) - 1) for s in segments]
+                from .image_cache import newest_view
+
+                last = [min(newest_view(s.starts[-1] + self.window - 1), len(clip.views) - 1) for s in segments]
                 yield f"{name}+image", captioner, clip.views[last]
 
     def _embed(self, texts: list[str]) -> np.ndarray:

@@ -131,17 +131,17 @@ class TrainingWindows:
         """One view's features per window (B, D) float32 and the step it falls in (B,):
         a random view of the window with ``rng``, else its last. Mirrored windows get the
         flipped view's features (the mirrored motion's view is the flipped image)."""
-        from .image_cache import VIEW_FRAMES
+        from .image_cache import VIEW_FRAMES, newest_view, view_frame
 
         width = self.features.shape[1]
         rows, steps = [], []
         for k, i in enumerate(index):
-            table = self.image_table[self.names[self.clip_index[i]]]
-            first = int(self.start[i]) // VIEW_FRAMES  # views sit at frames 4v + 3
-            last = min((int(self.start[i]) + width - VIEW_FRAMES) // VIEW_FRAMES, len(table) - 1)
+            table, start = self.image_table[self.names[self.clip_index[i]]], int(self.start[i])
+            first = newest_view(start - 1) + 1  # the window's first and last views
+            last = min(newest_view(start + width - 1), len(table) - 1)
             view = int(rng.integers(first, last + 1)) if rng is not None else last
             rows.append(table[view, int(mirrored[k])])
-            steps.append((VIEW_FRAMES * view + VIEW_FRAMES - 1 - int(self.start[i])) // VIEW_FRAMES)
+            steps.append((view_frame(view) - start) // VIEW_FRAMES)
         image = np.stack(rows).astype(np.float32)
         image /= np.maximum(np.linalg.norm(image, axis=-1, keepdims=True), 1e-6)  # float16 storage
         return image, np.asarray(steps, np.int64)

@@ -145,6 +145,16 @@ class ClipTextEncoder:
         return _l2_normalise(feats.float().cpu().numpy())
 
 
+def clip_pixels(images: np.ndarray, preprocess_cfg: dict):
+    """uint8 (N, H, W, 3) RGB already at the model's size -> normalised (N, 3, H, W), as
+    open_clip's preprocessing gives (its resize and crop are then the identity)."""
+    import torch
+
+    batch = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    mean = torch.tensor(preprocess_cfg["mean"]).view(1, 3, 1, 1)
+    return (batch - mean) / torch.tensor(preprocess_cfg["std"]).view(1, 3, 1, 1)
+
+
 class ClipImageEncoder:
     """open_clip CLIP image tower (embed_dim dims, 512 for ViT-B-32) from a local checkpoint.
     ``center``: a mean embedding subtracted before the final normalisation (the project's
@@ -176,10 +186,8 @@ class ClipImageEncoder:
             return np.zeros((0, self.dim), np.float32)
         size = self.model.visual.image_size
         size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
-        if images.shape[1:3] == size:  # already the model's size: open_clip's resize + crop is the identity
-            cfg = self.model.visual.preprocess_cfg
-            batch = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
-            batch = (batch - torch.tensor(cfg["mean"]).view(1, 3, 1, 1)) / torch.tensor(cfg["std"]).view(1, 3, 1, 1)
+        if images.shape[1:3] == size:  # no PIL round trip for frames already at the model's size
+            batch = clip_pixels(images, self.model.visual.preprocess_cfg)
         else:
             batch = torch.stack([self.preprocess(Image.fromarray(im, "RGB")) for im in images])
         with torch.no_grad():

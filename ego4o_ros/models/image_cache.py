@@ -44,6 +44,16 @@ def view_frames(num_frames: int) -> np.ndarray:
     return np.arange(VIEW_FRAMES - 1, num_frames, VIEW_FRAMES)
 
 
+def view_frame(view):
+    """The clip frame view ``view`` was taken at (int or array)."""
+    return VIEW_FRAMES * view + VIEW_FRAMES - 1
+
+
+def newest_view(frame):
+    """The newest view taken at or before clip frame ``frame`` (int or array; -1: none yet)."""
+    return (frame - (VIEW_FRAMES - 1)) // VIEW_FRAMES
+
+
 def take_appearance(take: str) -> egocentric.Appearance:
     """The take's look (clothes, room, light), the same on every run."""
     return egocentric.Appearance.random(int(hashlib.sha1(take.encode()).hexdigest()[:8], 16))

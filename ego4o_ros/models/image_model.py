@@ -33,6 +33,7 @@ from ..readers import bandai
 from . import checkpoint
 from .checkpoint import ModelCard
 from .data import mirror_text
+from .feature_encoders import clip_pixels
 from .image_cache import IMAGE_CAMERA, load_views
 
 MODEL_NAME = "ego4o-egoclip-64"
@@ -79,9 +80,6 @@ class ImageTrainingModel(nn.Module):
         # features are centred (batch mean in training, this running mean after) and
         # re-normalised, like a batch norm; the encoder applies the same centre (its card).
         self.register_buffer("center", torch.zeros(embed_dim))
-        mean, std = clip.visual.preprocess_cfg["mean"], clip.visual.preprocess_cfg["std"]
-        self.register_buffer("pixel_mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
     def centred(self, features: torch.Tensor, track: bool = False) -> torch.Tensor:
         """Unit rows minus their batch mean, re-normalised; ``track`` updates the running centre."""
@@ -90,11 +88,6 @@ class ImageTrainingModel(nn.Module):
             with torch.no_grad():
                 self.center.mul_(0.98).add_(0.02 * mean)
         return F.normalize(features - mean, dim=-1)
-
-    def pixels(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 (B, H, W, 3) -> normalised (B, 3, H, W), as open_clip's preprocessing does."""
-        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
-        return (x - self.pixel_mean) / self.pixel_std
 
 
 def contrastive_loss(image: torch.Tensor, text: torch.Tensor, scale: torch.Tensor, groups: np.ndarray):
@@ -165,7 +158,8 @@ def train_image_model(
         pose[flipped] = mirror.mirror_joints(pose[flipped])  # camera x is the image's horizontal
         chosen = [str(rng.choice(table.descriptions[table.take[i]])) for i in index]
         chosen = [mirror_text(t) if f else t for t, f in zip(chosen, flipped)]
-        image = model.centred(model.clip.encode_image(model.pixels(frames), normalize=True), track=True)
+        pixels = clip_pixels(frames, model.clip.visual.preprocess_cfg)
+        image = model.centred(model.clip.encode_image(pixels, normalize=True), track=True)
         text = model.centred(model.clip.encode_text(torch.stack([tokens[t] for t in chosen]), normalize=True))
         groups = table.group[table.take[index]]
         contrastive = contrastive_loss(image, text, model.clip.logit_scale.exp().clamp(max=100), groups)
@@ -203,17 +197,31 @@ def train_image_model(
     return weights
 
 
+def cached_features(stem: str | Path, cache: MotionCache) -> tuple[int, dict[str, np.ndarray], dict]:
+    """What a model trained on image model ``stem``'s views needs: the feature size, every
+    cached view's features (per clip), and the card entry naming the image model."""
+    from .image_cache import load_image_features
+
+    card = ModelCard.read(stem, "image")
+    table = load_image_features(cache.folder, card.weights_sha256[:12])
+    entry = {"file": Path(stem).name, "sha256": card.weights_sha256}
+    return int(card.model_config["open_clip"]["embed_dim"]), table, entry
+
+
 def image_tag(stem: str | Path) -> str:
     """Names the image features of one image model (its weights' checksum)."""
     return ModelCard.read(stem, "image").weights_sha256[:12]
 
 
-def load_image_encoder(stem: str | Path, device: str = "cpu"):
+def load_image_encoder(stem: str | Path, device: str = "cpu", expect_sha256: str = ""):
     """The image encoder of a checkpoint stem written by ``train_image_model`` (or any open_clip
-    checkpoint with such a card), through the same loader a user's CLIP checkpoint takes."""
+    checkpoint with such a card), through the same loader a user's CLIP checkpoint takes.
+    ``expect_sha256``: the weights a model trained on its features was trained with."""
     from .feature_encoders import ClipImageEncoder
 
     card = ModelCard.read(stem, "image")
+    if expect_sha256 and card.weights_sha256 != expect_sha256:
+        raise checkpoint.CheckpointError(f"{stem} is not the image model expected (SHA-256 {expect_sha256[:12]}...)")
     weights = Path(stem).with_suffix(".safetensors")
     if card.weights_sha256 and checkpoint.sha256(weights) != card.weights_sha256:
         raise checkpoint.CheckpointError(f"{weights} does not match its model card's SHA-256")
@@ -232,8 +240,4 @@ def image_encoder_of(weights_dir: str | Path, card: ModelCard, device: str = "cp
     entry = card.initialised_from.get("image")
     if not entry:
         raise checkpoint.CheckpointError(f"{card.kind}: takes images but its card names no image model")
-    stem = Path(weights_dir) / entry["file"]
-    encoder = load_image_encoder(stem, device)
-    if entry.get("sha256") and ModelCard.read(stem, "image").weights_sha256 != entry["sha256"]:
-        raise checkpoint.CheckpointError(f"{stem} is not the image model {card.kind} was trained with")
-    return encoder
+    return load_image_encoder(Path(weights_dir) / entry["file"], device, entry.get("sha256", ""))

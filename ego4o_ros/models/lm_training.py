@@ -209,13 +209,10 @@ def train_lm_captioner(
     windows = TrainingWindows(cache, "train", normalizer)
     initialised = {"vqvae": {"file": Path(vqvae_stem).name, "sha256": vqvae_card.weights_sha256}}
     if image_stem is not None:
-        from .image_cache import load_image_features
-        from .image_model import image_tag
+        from .image_model import cached_features
 
-        image_card = ModelCard.read(image_stem, "image")
-        model_cfg = {**model_cfg, "image_dim": int(image_card.model_config["open_clip"]["embed_dim"])}
-        windows.image_table = load_image_features(cache.folder, image_tag(image_stem))
-        initialised["image"] = {"file": Path(image_stem).name, "sha256": image_card.weights_sha256}
+        image_dim, windows.image_table, initialised["image"] = cached_features(image_stem, cache)
+        model_cfg = {**model_cfg, "image_dim": image_dim}
     config = LmCaptionerConfig.from_dict(
         {"num_parts": codebooks.shape[0], "num_codes": codebooks.shape[1], "code_dim": codebooks.shape[2], **model_cfg}
     )

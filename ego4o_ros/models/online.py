@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core import imu
 from ..core.features import FeatureNormalizer, RootIntegrator, joints_from_features
-from .image_cache import VIEW_FRAMES
+from .image_cache import VIEW_FRAMES, newest_view, view_frame
 
 
 @dataclass
@@ -182,9 +182,8 @@ class StreamingCapture:
             inputs = imu.network_inputs(acc[index], ori[index], present[index])
             image_args = ()
             if views is not None:
-                newest = np.clip((chunk - (VIEW_FRAMES - 1)) // VIEW_FRAMES, 0, len(views) - 1)
-                view_rows = self.window - 1 - (chunk - (VIEW_FRAMES * newest + VIEW_FRAMES - 1))
-                image_args = self._image_args(views[newest], view_rows)
+                newest = np.clip(newest_view(chunk), 0, len(views) - 1)
+                image_args = self._image_args(views[newest], self.window - 1 - (chunk - view_frame(newest)))
             normalised, _ = self.predictor.predict(
                 inputs, present[index], *self._text_args(text, len(index)), *image_args
             )
@@ -231,8 +230,8 @@ class StreamingCapture:
         inputs = imu.network_inputs(acc[index], ori[index], present[index])
         image_args = ()
         if views is not None:
-            view = np.clip((starts + self.window // 2 - VIEW_FRAMES) // VIEW_FRAMES, 0, len(views) - 1)
-            image_args = self._image_args(views[view], VIEW_FRAMES * view + VIEW_FRAMES - 1 - starts)
+            view = np.clip(newest_view(starts + self.window // 2 - 1), 0, len(views) - 1)
+            image_args = self._image_args(views[view], view_frame(view) - starts)
         normalised, ids = self.predictor.predict(
             inputs, present[index], *self._text_args(text, len(starts)), *image_args
         )

@@ -1,8 +1,9 @@
 """Loading the trained models, and one window face for all of them.
 
 Every method has the same window face, ``predict(imu_inputs, present, text, text_present,
-image, image_present, image_step) -> (normalised features (B, W, 263), code ids or None)``, so the streaming runner, the
-evaluation and the live capture treat Ego4o, the LSTM peer and the ONNX export alike.
+image, image_present, image_step) -> (normalised features (B, W, 263), code ids or None)``,
+so the streaming runner, the evaluation and the live capture treat Ego4o, the LSTM peer
+and the ONNX export alike.
 """
 
 from __future__ import annotations
@@ -51,15 +52,15 @@ class WindowPredictor:
         p = torch.from_numpy(np.ascontiguousarray(present, bool))
         if not self.uses_text:
             return self.model(x, p).numpy(), None
-        t, tp = _optional(text, text_present)
-        i, ip = _optional(image, image_present)
+        t, tp = optional_tensors(text, text_present)
+        i, ip = optional_tensors(image, image_present)
         step = None if image_step is None or i is None else torch.from_numpy(np.asarray(image_step, np.int64))
         features, ids, confidence = self.model(x, p, t, tp, i, ip, step)
         self.last_confidence = confidence.numpy()
         return features.numpy(), ids.numpy()
 
 
-def _optional(values: np.ndarray | None, present: np.ndarray | None):
+def optional_tensors(values: np.ndarray | None, present: np.ndarray | None):
     """An optional (B, D) input and its (B,) flags as tensors (all present when flags are None)."""
     if values is None:
         return None, None

@@ -99,25 +99,19 @@ def train_ego4o(
 
     vqvae, vqvae_card = load_vqvae(vqvae_stem)
     vqvae.requires_grad_(False)
-    image_fields = {}
+    image_table = image_entry = None
     if image_stem is not None:
-        from .image_cache import load_image_features
-        from .image_model import image_tag
+        from .image_model import cached_features
 
-        image_card = ModelCard.read(image_stem, "image")
-        model_cfg = {**model_cfg, "image_dim": int(image_card.model_config["open_clip"]["embed_dim"])}
-        image_fields = {
-            "image_backend": "clip",
-            "initialised_from": {"image": {"file": Path(image_stem).name, "sha256": image_card.weights_sha256}},
-        }
+        image_dim, image_table, image_entry = cached_features(image_stem, cache)
+        model_cfg = {**model_cfg, "image_dim": image_dim}
     config = EncoderConfig(**model_cfg)
     model = Ego4oModel.from_vqvae(vqvae, config)
     # Ego4o lives in the VQ-VAE's feature space: the same statistics, whatever the cache says.
     normalizer = vqvae_card.normalizer()
     windows = TrainingWindows(cache, "train", normalizer)
     windows.text_table = text_table(cache, make_text_encoder(text_backend), texts=windows.all_texts())
-    if image_stem is not None:
-        windows.image_table = load_image_features(cache.folder, image_tag(image_stem))
+    windows.image_table = image_table
     masking = MaskingConfig()
     all_latents, all_ids = vqvae_targets(vqvae, windows, progress=progress)
 
@@ -150,10 +144,10 @@ def train_ego4o(
         {"masking": asdict(masking)},
         normalizer,
         text_backend=text_backend,
-        image_backend=image_fields.get("image_backend"),
+        image_backend="clip" if image_entry else None,
         initialised_from={
             "vqvae": {"file": Path(vqvae_stem).name, "sha256": vqvae_card.weights_sha256},
-            **image_fields.get("initialised_from", {}),
+            **({"image": image_entry} if image_entry else {}),
         },
     )
     return run_training(

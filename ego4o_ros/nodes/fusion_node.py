@@ -167,7 +167,6 @@ class FusionNode(Node):
         self.camera = None  # the image encoder's worker, when the capture model takes images
         image_encoder = image_encoder_of(Path(weights) if weights else DEFAULT_WEIGHTS, card) if use_image else None
         if image_encoder is not None:
-            image_encoder.encode(np.zeros((1, 64, 64, 3), np.uint8))  # lazy initialisation, not on the first frame
             self.camera = CameraEncoder(image_encoder, self.capture.set_image)
         self._text_cache = LruCache(256)
         # Encoding a new description takes tens of ms: off the executor, so frames never wait;
