@@ -176,6 +176,19 @@ def test_a_bag_recorded_by_the_graph_analyses_end_to_end(graph_bag, tmp_path):
     assert 0 < scores["offline"]["mpjpe_mm"] < 250
     lines = (folder / "joints.csv").read_text().splitlines()
     assert len(lines) == result["frames"] + 1 and lines[0].startswith("time_s,stamp_ns,sensors,pelvis_x")
+    # The recorded head camera reached the capture model, as it did live.
+    note = next(n for n in result["notes"] if n.startswith("camera:"))
+    frames = int(note.split()[1])
+    assert frames >= 25 * 8 and "encoded for the capture model" in note
+
+
+def test_the_recorded_camera_changes_the_offline_capture(graph_bag, tmp_path):
+    with_camera = load_motion(analyse(graph_bag, tmp_path / "camera"), tmp_path / "camera")
+    imu_only_config = replace(CONFIG, image=False, captions=False, report=False)
+    result = analyze_bags([graph_bag], tmp_path / "imu", imu_only_config, progress=False)[0]
+    imu_only = load_motion(result, tmp_path / "imu")
+    assert not any(n.startswith("camera:") and "encoded" in n for n in result["notes"])
+    assert np.abs(with_camera["joints_ros"] - imu_only["joints_ros"]).max() > 1e-3
 
 
 def test_report_exists_and_names_its_figures(graph_bag, tmp_path):

@@ -24,6 +24,7 @@ from ego4o_ros.models.lm_captioner import (
     load_base_lm,
     resolve_base,
 )
+from ego4o_ros.readers import bandai
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +63,8 @@ def test_missing_base_model_is_one_clear_error(monkeypatch, tmp_path):
         resolve_base("")
 
 
-def test_motion_tokens_are_projected_codebook_vectors(base):
-    model = small_captioner(base)
+def test_linear_motion_tokens_are_projected_codebook_vectors(base):
+    model = small_captioner(base, encoder_layers=0, steps_per_token=1)
     codes = torch.randint(0, 128, (3, 16, 6))
     tokens = model.motion_tokens(codes)
     assert tokens.shape == (3, 16, 576)
@@ -76,12 +77,72 @@ def test_motion_tokens_are_projected_codebook_vectors(base):
         model.motion_tokens(torch.zeros(2, 16, 5, dtype=torch.long))
     # two steps per token: half the tokens, each projecting both steps' vectors; an odd
     # last step is repeated to fill its token
-    paired = small_captioner(base, steps_per_token=2)
+    paired = small_captioner(base, encoder_layers=0, steps_per_token=2)
     tokens = paired.motion_tokens(codes[:, :15])
     assert tokens.shape == (3, 8, 576)
     step = [torch.cat([paired.codebooks[p][codes[1, t, p]] for p in range(6)]) for t in (4, 5, 14)]
     assert torch.allclose(tokens[1, 2], paired.motion_projector(torch.cat(step[:2])), atol=1e-6)
     assert torch.allclose(tokens[1, 7], paired.motion_projector(torch.cat([step[2], step[2]])), atol=1e-6)
+
+
+def test_encoder_motion_tokens_are_a_summary_and_step_groups(base):
+    model = small_captioner(base, actions=("walk", "run"), styles=("normal",)).eval()  # encoder, 4 steps per token
+    codes = torch.randint(0, 128, (2, 16, 6))
+    with torch.no_grad():
+        tokens = model.motion_tokens(codes)
+        steps, valid, summary = model.encode([codes[0], codes[1, :10]])
+    assert tokens.shape == (2, 1 + 4, 576)
+    assert valid.sum(1).tolist() == [16, 10] and steps.shape == (2, 16, 192)
+    with torch.no_grad():
+        assert torch.allclose(tokens[0, 0], model.motion_projector(summary[0]), atol=1e-5)
+        assert torch.allclose(tokens[0, 2], model.motion_projector(steps[0, 4:8].mean(0)), atol=1e-5)
+        # padding never leaks: a short sample alone = the same sample beside a longer one
+        alone = model.motion_token_list([codes[1, :10]])[0]
+        beside = model.motion_token_list([codes[0], codes[1, :10]])[1]
+    assert alone.shape == (1 + 3, 576) and torch.allclose(alone, beside, atol=1e-5)
+    ratio = tokens.std() / model.lm.get_input_embeddings().weight.std()
+    assert 0.3 < float(ratio) < 3
+    # the heads match the label vocabularies, and only the encoder learns in stage 0
+    assert model.motion_encoder.action_head.out_features == 2
+    model.set_stage(0)
+    learning = {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
+    assert learning == {"motion_encoder"}
+    model.set_stage(1)
+    assert {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad} == {
+        "motion_projector",
+        "image_projector",
+    }
+    model.train()
+    assert not model.motion_encoder.training  # frozen after its stage: no dropout either
+
+
+def test_encoder_pretraining_learns_labels_from_descriptions(base):
+    from ego4o_ros.models.lm_captioner import encoder_loss
+    from ego4o_ros.models.lm_training import description_labels
+
+    model = small_captioner(base, actions=("walk", "run"), styles=("normal", "sad"))
+    texts = ["a person walks forward.", "someone runs forward sadly.", "a person does something."]
+    action, style = description_labels(model.config, texts)
+    assert action.tolist() == [0, 1, -100] and style.tolist() == [0, 1, 0]
+    # two motions (fixed code patterns) named by their descriptions: stage 0 separates them
+    torch.manual_seed(1)
+    patterns = torch.randint(0, 128, (2, 16, 6))
+    texts = ["a person walks forward.", "someone runs forward sadly."]
+    action, style = description_labels(model.config, texts)
+    sentence = torch.randn(2, 384)
+    model.set_stage(0)
+    model.train()
+    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=1e-3)
+    for step in range(40):
+        _, _, summary = model.encode(list(patterns))
+        losses = encoder_loss(model.motion_encoder, summary, action, style, sentence)
+        if step == 0:
+            first = float(losses["loss"].detach())
+        optimizer.zero_grad()
+        losses["loss"].backward()
+        optimizer.step()
+    assert float(losses["loss"]) < 0.2 * first
+    assert float(losses["action_accuracy"]) == 1.0 and float(losses["style_accuracy"]) == 1.0
 
 
 def test_image_slot_is_masked_until_images_exist(base):
@@ -181,8 +242,9 @@ ego4o:
   model: {d_model: 16, layers: 1, heads: 2, ff: 32}
   training: {steps: 4, batch: 8, lr: 0.001, warmup: 2}
 lm_captioner:
-  model: {lora_r: 4, lora_alpha: 8, max_windows: 2, image_dim: 0}
+  model: {lora_r: 4, lora_alpha: 8, max_windows: 2, image_dim: 0, encoder_dim: 16, encoder_heads: 2}
   training:
+    stage0: {steps: 3, batch: 4, lr: 0.001, warmup: 1}
     stage1: {steps: 3, batch: 2, lr: 0.01, warmup: 1}
     stage2: {steps: 3, batch: 2, lr: 0.001, warmup: 1}
     captured_fraction: 0.5
@@ -217,7 +279,8 @@ def tiny(base, tmp_path_factory):
 def test_two_stage_training_writes_a_small_checkpoint_with_its_card(tiny):
     _, weights = tiny
     log = [json.loads(line) for line in (weights / "lm_captioner.log.jsonl").read_text().splitlines()]
-    assert [(r["stage"], r["step"]) for r in log] == [(1, 3), (2, 3)]
+    assert [(r["stage"], r["step"]) for r in log] == [(0, 3), (1, 3), (2, 3)]
+    assert 0 <= log[0]["action_accuracy"] <= 1 and np.isfinite(log[0]["text_loss"])
     assert all(np.isfinite(r["loss"]) for r in log)
     card = checkpoint.ModelCard.read(weights / "lm_captioner", "lm_captioner")
     vqvae = checkpoint.ModelCard.read(weights / "vqvae", "vqvae")
@@ -230,6 +293,8 @@ def test_two_stage_training_writes_a_small_checkpoint_with_its_card(tiny):
     tensors = checkpoint.load_tensors(weights / "lm_captioner", card)
     assert tensors["codebooks"].shape == (6, 16, 8)
     assert any(k.startswith("lora.") and "lora_B" in k and tensors[k].abs().sum() > 0 for k in tensors)
+    assert any(k.startswith("motion_encoder.layers.") for k in tensors)
+    assert tuple(card.model_config["actions"]) == bandai.ACTION_LABELS
     # re-running finds the training done and only rewrites the result
     from ego4o_ros.tools import train
 

@@ -324,3 +324,101 @@ def test_onnx_export_takes_the_image_inputs(tmp_path, tiny_ego4o):
     expected, _ = WindowPredictor("e", tiny_ego4o).predict(x, present, None, None, image, flags, steps)
     got, _ = session.predict(x, present, None, None, image, flags, steps)
     assert np.abs(got - expected).max() < 1e-4
+
+
+# ---------------------------------------------------------------- several camera views per window
+def _multi_view_model(views: int = 4) -> Ego4oModel:
+    from dataclasses import replace
+
+    torch.manual_seed(5)
+    return Ego4oModel.from_vqvae(PartVQVAE(TINY_VQ).eval(), replace(TINY_ENC, image_views=views)).eval()
+
+
+def test_several_views_are_a_set_of_tokens_each_at_its_step():
+    encoder = _multi_view_model().encoder
+    torch.manual_seed(6)
+    x, present = torch.randn(2, 32, 5, 9), torch.ones(2, 32, 5, dtype=torch.bool)
+    image, steps = torch.randn(2, 3, TINY_ENC.image_dim) * 5, torch.tensor([[1, 4, 7], [0, 2, 6]])
+    on = torch.ones(2, 3, dtype=torch.bool)
+    with torch.no_grad():
+        base = encoder(x, present, image=image, image_present=on, image_step=steps)[0][0]
+        order = torch.tensor([2, 0, 1])  # views in another order, each with its step: the same
+        shuffled = encoder(x, present, image=image[:, order], image_present=on, image_step=steps[:, order])[0][0]
+        torch.testing.assert_close(base, shuffled, rtol=1e-5, atol=1e-5)
+        # a masked view is no view
+        partial = on.clone()
+        partial[:, 1] = False
+        masked = encoder(x, present, image=image, image_present=partial, image_step=steps)[0][0]
+        two = encoder(x, present, image=image[:, [0, 2]], image_present=on[:, :2], image_step=steps[:, [0, 2]])[0][0]
+        torch.testing.assert_close(masked, two, rtol=1e-5, atol=1e-5)
+        assert not torch.allclose(base, two, atol=1e-4)
+        # (B, D) is one view
+        one = encoder(x, present, image=image[:, 0], image_present=on[:, 0], image_step=steps[:, 0])[0][0]
+        first = encoder(x, present, image=image[:, :1], image_present=on[:, :1], image_step=steps[:, :1])[0][0]
+        torch.testing.assert_close(one, first)
+
+
+def test_several_views_online_equal_steps_with_the_spaced_frames():
+    model = _multi_view_model(4)  # window 32 = 8 steps: views 2 steps (8 frames) apart
+    predictor = WindowPredictor("ego4o", model)
+    stream = StreamingCapture(
+        predictor, FeatureNormalizer(np.zeros(263), np.ones(263)), window=32, lookahead=2, ensemble=1
+    )
+    assert stream.image_views == 4 and stream.view_spacing == 2
+    acc, ori, present = _stream()
+    views = np.random.default_rng(7).normal(size=(len(acc) // 4, TINY_ENC.image_dim)).astype(np.float32)
+    stepped = []
+    for t, (a, o, p) in enumerate(zip(acc, ori, present)):
+        newest = (t - 3) // 4
+        index = [v for v in (newest - 6, newest - 4, newest - 2, newest) if v >= 0]
+        ages = np.array([t - (4 * v + 3) for v in index])
+        image = views[index] if index else None
+        stepped.append(stream.step(a, o, p, None, image, ages if index else 0))
+    batched, _, _ = stream.forward_online(acc, ori, present, batch=7, views=views)
+    np.testing.assert_allclose(batched, np.stack([s.features for s in stepped[2:]]), atol=1e-5)
+    one_view = StreamingCapture(WindowPredictor("e", _multi_view_model(1)), stream.normalizer, 32, 2, 1)
+    # offline: the last view of each window and the ones spaced back from it
+    result = stream.offline(acc, ori, present, views=views)
+    starts = result.starts
+    image, flags, steps = stream._view_args(views, (starts + 31 - 3) // 4, starts + 31)
+    assert flags.all() and (steps == [1, 3, 5, 7]).all()
+    assert one_view.image_views == 1
+
+
+def test_live_capture_reads_the_frames_spaced_back_and_drops_a_stopped_camera():
+    from ego4o_ros.live.capture import LiveCapture, LiveCaptureConfig
+
+    model = _multi_view_model(4)
+    stream = StreamingCapture(WindowPredictor("ego4o", model), FeatureNormalizer(np.zeros(263), np.ones(263)), 32, 2, 1)
+    live = LiveCapture(stream, 30.0, config=LiveCaptureConfig(image_max_age_s=0.15))
+    for k in range(60):  # 2 s of camera at 30 Hz, frame k's features = k
+        live.set_image(np.full(TINY_ENC.image_dim, k, np.float32), k / 30)
+    features, ages = live._camera_views(59 / 30)
+    # views 8 frames (2 steps of 4 at 30 Hz) apart, oldest first
+    assert features[:, 0].tolist() == [35, 43, 51, 59] and ages.tolist() == [24, 16, 8, 0]
+    assert live._camera_views(59 / 30 + 0.2) == (None, 0)  # the newest is too old: no camera
+    live1 = LiveCapture(StreamingCapture(WindowPredictor("e", _multi_view_model(1)), stream.normalizer, 32, 2, 1), 30.0)
+    live1.set_image(np.zeros(TINY_ENC.image_dim, np.float32), 1.0)
+    features, ages = live1._camera_views(1.05)
+    assert features.shape == (1, TINY_ENC.image_dim) and ages.tolist() == [2]
+
+
+def test_onnx_export_takes_several_views_and_pads_fewer(tmp_path):
+    from ego4o_ros.models.onnx_export import OnnxEgo4o, export_ego4o
+
+    model = _multi_view_model(4)
+    session = OnnxEgo4o(export_ego4o(model, tmp_path / "ego4o.onnx", window=32))
+    assert session.image_views == 4
+    rng = np.random.default_rng(8)
+    x, present = rng.normal(size=(2, 32, 5, 9)).astype(np.float32), np.ones((2, 32, 5), bool)
+    image = rng.normal(size=(2, 4, TINY_ENC.image_dim)).astype(np.float32)
+    flags, steps = np.array([[True, True, False, True], [False, True, True, True]]), np.array([[1, 3, 5, 7]] * 2)
+    torch_face = WindowPredictor("e", model)
+    expected, _ = torch_face.predict(x, present, None, None, image, flags, steps)
+    got, _ = session.predict(x, present, None, None, image, flags, steps)
+    assert np.abs(got - expected).max() < 1e-4
+    fewer, _ = session.predict(x, present, None, None, image[:, :2], flags[:, :2], steps[:, :2])
+    expected, _ = torch_face.predict(x, present, None, None, image[:, :2], flags[:, :2], steps[:, :2])
+    assert np.abs(fewer - expected).max() < 1e-4
+    with pytest.raises(ValueError, match="at most 4"):
+        session.predict(x, present, None, None, np.concatenate([image, image], 1))

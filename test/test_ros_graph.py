@@ -72,6 +72,7 @@ def run(tmp_path_factory):
                         header=Header(stamp=to_stamp(now)), height=4, width=4, encoding="yuv422", step=8, data=bytes(32)
                     )
                 )
+        assert nodes["captioning"].wait_idle()  # the last description (made in its worker thread)
         for _ in range(30):
             executor.spin_once(timeout_sec=0.05)
         nodes["recorder"].close()  # writes metadata.yaml, as a stopped recorder does

@@ -18,7 +18,7 @@ vqvae:
   model: {width: 16, depth: 1, code_dim: 8, num_codes: 16}
   training: {steps: 12, batch: 8, lr: 0.001, warmup: 2}
 ego4o:
-  model: {d_model: 16, layers: 1, heads: 2, ff: 32}
+  model: {d_model: 16, layers: 1, heads: 2, ff: 32, image_views: 2}
   training: {steps: 6, batch: 8, lr: 0.001, warmup: 2}
 baseline:
   model: {hidden: 16, layers: 2}
@@ -91,6 +91,7 @@ def test_training_resumes_and_writes_checkpoints_with_cards(trained):
     assert ego4o.initialised_from["vqvae"]["sha256"] == vqvae.weights_sha256
     assert ego4o.feature_mean == vqvae.feature_mean  # one feature space for both
     assert ego4o.training["steps_done"] == 6 and ego4o.training["masking"]["mirror_probability"] > 0
+    assert ego4o.model_config["encoder"]["image_views"] == 2  # two camera frames per window
 
 
 def test_evaluate_prints_every_row_and_group(trained, capsys, tmp_path):
@@ -137,6 +138,16 @@ def test_evaluate_prints_every_row_and_group(trained, capsys, tmp_path):
         assert 0 < table[row]["mpjpe_mm"] < 2000
     assert result["summary"]["combinations"] == 5 and result["summary"]["clips"] == 2
     assert "1 IMU" in result["table"] and "dataset 2" in result["table"]
+    # a part's error where its sensor is not worn: each site is missing in 4 of the 5
+    # single-IMU combinations, so the group "without head" has 4/5 of the frames
+    without = result["table"]["without head"]["ego4o_imu/offline"]
+    assert without["frames"] == table["ego4o_imu/offline"]["frames"] * 4 // 5
+    assert "parts without their sensor" in printed and "spine_head (no head)" in printed
+    assert "**without head**" not in printed  # those groups feed the summary, not their own tables
+    from ego4o_ros.core import body, imu
+    from ego4o_ros.models.evaluation import SITE_PARTS
+
+    assert set(SITE_PARTS) == set(imu.IMU_SITES) and set(SITE_PARTS.values()) <= set(body.PART_NAMES)
     # Both clips are copies of one take, and every clip is scored on every frame offline.
     frames = result["summary"]["frames"]
     assert table["ego4o_imu/offline"]["frames"] == frames * 5

@@ -6,7 +6,10 @@ Stages, each timed (``Analysis.seconds``):
   model's grid with presence (``resample.make_grid``);
 * **capture**: ``StreamingCapture.forward_offline`` on each segment of the whole
   recording (both directions of context; optionally with test-time optimisation),
-  then joint rotations and the ROS joint values for every frame at once;
+  with the recorded head-camera frames when the capture model takes images (each
+  view time gets the newest frame at or before it, within the fusion node's
+  ``image_max_age``, as live), then joint rotations and the ROS joint values for
+  every frame at once;
 * **captions**: the code captioner on the windows the captioning node would describe
   (every ``period`` seconds of motion);
 * **text**: the live loop closed offline (``AnalysisConfig.text``): every frame captured
@@ -48,6 +51,7 @@ class AnalysisConfig:
     threads: int = 1  # model threads per process
     backend: str = "onnxruntime"  # as the fusion node; "torch" (test-time optimisation needs it)
     text: bool = False  # the descriptions fed back as the model's text input (the live loop)
+    image: bool = True  # the recorded camera frames, when the capture model takes images
 
     def digest(self) -> str:
         import hashlib
@@ -116,6 +120,7 @@ class _TtoPredictor:
         from ..models.tto import TestTimeOptimizer
 
         self.inner = predictor
+        self.image_views = getattr(predictor, "image_views", 1)
         self.tto = TestTimeOptimizer(predictor.model, normalizer)
         self.last_confidence = None
 
@@ -173,6 +178,12 @@ class Analyzer:
         self._text_encoder, self._embeddings = None, {}
         self.fps = float(live.fps)
         self.capture = live.streaming
+        self.image_encoder, self._image_features = None, {}  # features per camera frame index, per bag
+        if config.image and getattr(metadata, "image_backend", None):
+            from ..models.image_model import image_encoder_of
+            from ..paths import DEFAULT_WEIGHTS
+
+            self.image_encoder = image_encoder_of(Path(config.weights) if config.weights else DEFAULT_WEIGHTS, metadata)
         self.predictor = _Chunked(self.capture.predictor)
         self.capture.predictor = (
             _TtoPredictor(self.predictor, self.capture.normalizer) if config.tto else self.predictor
@@ -197,7 +208,31 @@ class Analyzer:
             self._embeddings.update(zip(new, self._text_encoder.encode(new)))
         return np.stack([self._embeddings[t] for t in texts])
 
-    def recapture_with_text(self, motion: Motion, captions: list[Caption], margin: int | None = None) -> Motion:
+    def camera_views(self, grid: Grid, a: int, b: int, camera) -> np.ndarray | None:
+        """(V, D) image features at the view times of grid frames ``a:b``
+        (``image_cache.view_frames``): the newest camera frame at or before each, within
+        ``image_max_age``; NaN rows where there was none. None without a camera."""
+        from ..models.image_cache import view_frames
+
+        if camera is None or self.image_encoder is None or not len(camera.stamps_ns):
+            return None
+        times = grid.stamps_ns[a + view_frames(b - a)]
+        newest = np.searchsorted(camera.stamps_ns, times, side="right") - 1
+        seen = newest >= 0
+        seen[seen] = times[seen] - camera.stamps_ns[newest[seen]] <= self.setup.image_max_age_s * 1e9
+        missing = sorted(set(newest[seen].tolist()) - set(self._image_features))
+        for start in range(0, len(missing), 256):
+            chunk = missing[start : start + 256]
+            encoded = self.image_encoder.encode(np.stack([camera.pixels(i) for i in chunk]))
+            self._image_features.update(zip(chunk, encoded))
+        views = np.full((len(times), self.image_encoder.dim), np.nan, np.float32)
+        if seen.any():
+            views[seen] = np.stack([self._image_features[i] for i in newest[seen]])
+        return views
+
+    def recapture_with_text(
+        self, motion: Motion, captions: list[Caption], margin: int | None = None, camera=None
+    ) -> Motion:
         """The live loop, offline: every frame captured again with the description whose
         window is centred nearest to it as the text input (the fusion node uses the
         latest one). Each stretch of one description runs with ``margin`` frames of
@@ -218,7 +253,11 @@ class Analyzer:
             for lo, hi in zip(np.concatenate([[0], edges]) + a, np.concatenate([edges, [b - a]]) + a):
                 ca, cb = max(a, lo - margin), min(b, hi + margin)
                 f, _ = self.capture.forward_offline(
-                    grid.acc[ca:cb], grid.ori[ca:cb], grid.present[ca:cb], embeddings[which[lo - a]]
+                    grid.acc[ca:cb],
+                    grid.ori[ca:cb],
+                    grid.present[ca:cb],
+                    embeddings[which[lo - a]],
+                    views=self.camera_views(grid, ca, cb, camera),
                 )
                 features[lo:hi] = f[lo - ca : hi - ca]
             joints[a:b] = joints_from_features(features[a:b])
@@ -234,14 +273,17 @@ class Analyzer:
             positions[valid], orientations[valid], dofs[valid], local[valid] = ros_body_poses(joints[valid])
         return Motion(grid, valid, features, joints, positions, orientations, dofs, local, runs)
 
-    def run_capture(self, grid: Grid, joint_values: bool = True) -> Motion:
+    def run_capture(self, grid: Grid, joint_values: bool = True, camera=None) -> Motion:
+        """``camera``: the recording's ``CameraFrames`` (None: IMUs only)."""
         frames_count = len(grid.stamps_ns)
         valid = np.zeros(frames_count, bool)
         features = np.full((frames_count, 263), np.nan)
         joints = np.full((frames_count, body.NUM_JOINTS, 3), np.nan)
         runs = segments(grid.present)
         for a, b in runs:
-            seg_features, seg_joints = self.capture.forward_offline(grid.acc[a:b], grid.ori[a:b], grid.present[a:b])
+            seg_features, seg_joints = self.capture.forward_offline(
+                grid.acc[a:b], grid.ori[a:b], grid.present[a:b], views=self.camera_views(grid, a, b, camera)
+            )
             features[a:b], joints[a:b], valid[a:b] = seg_features, seg_joints, True
         if not joint_values:
             return Motion(grid, valid, features, joints, None, None, None, None, runs)
@@ -312,14 +354,25 @@ class Analyzer:
         done("read")
         text_loop = self.config.text and self.captioner is not None
         stage("capture")
-        motion = self.run_capture(grid, joint_values=not text_loop)
+        self._image_features = {}
+        motion = self.run_capture(grid, joint_values=not text_loop, camera=recording.camera)
+        if recording.camera is not None:
+            used = len(self._image_features) if self.image_encoder is not None else 0
+            recording.notes.append(
+                f"camera: {len(recording.camera.stamps_ns)} frames ({recording.camera.rejected} refused), "
+                + (
+                    f"{used} encoded for the capture model"
+                    if self.image_encoder
+                    else "not used (image off, or a capture model without images)"
+                )
+            )
         done("capture")
         stage("captions")
         captions = self.run_captions(motion)
         done("captions")
         if text_loop:
             stage("text")
-            motion = self.recapture_with_text(motion, captions)
+            motion = self.recapture_with_text(motion, captions, camera=recording.camera)
             done("text")
         analysis = Analysis(recording, motion, captions, seconds=seconds)
         stage("write")

@@ -34,6 +34,10 @@ from .cdr import decode_imu, decode_pose_array
 # What the analysis publishes itself: the recorded live versions are kept under live/.
 OUTPUT_TOPICS = ("joint_states", "joint_poses", "skeleton_markers", "smpl_pose", "description", "description_stamped")
 TRUTH_TOPIC = "ground_truth/joint_poses"
+CAMERA_TOPICS = {
+    "sensor_msgs/msg/Image": "camera/image_raw",
+    "sensor_msgs/msg/CompressedImage": "camera/image_raw/compressed",
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class SensorSetup:
     topics: dict[str, str]  # site -> topic (relative names match any namespace)
     conventions: dict[str, ImuConvention]
     max_sensor_age_s: float = 0.15
+    image_max_age_s: float = 0.15  # a camera frame older than this is not used
     lookahead_frames: int = 2  # the live run's; reported only
     caption_period_s: float = 3.0  # the captioning node's ``period``
     caption_min_frames: int = 32
@@ -89,6 +94,7 @@ def load_sensor_setup(params: str | Path | None = None) -> SensorSetup:
         topics,
         conventions,
         float(fusion.get("max_sensor_age", 0.15)),
+        float(fusion.get("image_max_age", 0.15)),
         int(fusion.get("lookahead_frames", 2)),
         float(captioning.get("period", 3.0)),
         int(captioning.get("min_frames", 32)),
@@ -135,6 +141,24 @@ class TopicCopy:
 
 
 @dataclass
+class CameraFrames:
+    """The recorded head-camera frames (raw or compressed), in stamp order, undecoded:
+    ``pixels(i)`` decodes one (the fusion node's checks and decoders)."""
+
+    stamps_ns: np.ndarray  # (N,) int64, header stamps
+    frames: list[tuple]  # ("raw", encoding, height, width, step, data) or ("compressed", format, data)
+    rejected: int = 0  # frames the fusion node would refuse (bad encoding or size, corrupt data)
+
+    def pixels(self, i: int) -> np.ndarray:
+        from ..live import images
+
+        frame = self.frames[i]
+        if frame[0] == "raw":
+            return images.decode_raw(*frame[1:])
+        return images.decode_compressed(frame[2])
+
+
+@dataclass
 class Recording:
     path: Path
     storage: str  # "mcap", "sqlite3" or "ros1"
@@ -147,6 +171,7 @@ class Recording:
     end_ns: int
     messages: int
     notes: list[str] = field(default_factory=list)
+    camera: CameraFrames | None = None
 
     @property
     def duration_s(self) -> float:
@@ -214,6 +239,8 @@ def read_recording(path: str | Path, setup: SensorSetup, work: Path, keep_copies
     ros1_imu: dict[str, list] = {site: [] for site in setup.topics}
     poses_raw: dict[str, list[bytes]] = {"truth": [], "live": []}
     descriptions: list[tuple[int, str]] = []
+    camera: list[tuple[int, tuple]] = []  # (stamp ns, frame)
+    camera_rejected = 0
     copies: dict[int, TopicCopy] = {}
     messages, start_ns, end_ns = 0, None, None
     with AnyReader([readable], default_typestore=standard_typestore()) as reader:
@@ -228,6 +255,10 @@ def read_recording(path: str | Path, setup: SensorSetup, work: Path, keep_copies
                     role[connection.id] = "truth"
                 elif topic_matches(connection.topic, "joint_poses", namespaced=False):
                     role[connection.id] = "live"
+            if connection.msgtype in CAMERA_TOPICS and topic_matches(
+                connection.topic, CAMERA_TOPICS[connection.msgtype]
+            ):
+                role[connection.id] = "camera"
             if connection.msgtype == "std_msgs/msg/String" and topic_matches(
                 connection.topic, "description", namespaced=False
             ):
@@ -261,6 +292,12 @@ def read_recording(path: str | Path, setup: SensorSetup, work: Path, keep_copies
                 poses_raw[kind].append(cdr)
             elif kind == "description":
                 descriptions.append((timestamp, store.deserialize_cdr(cdr, connection.msgtype).data))
+            elif kind == "camera":
+                frame = _camera_frame(store.deserialize_cdr(cdr, connection.msgtype))
+                if frame is None:
+                    camera_rejected += 1
+                else:
+                    camera.append(frame)
             if cid in copies:
                 copies[cid].stamps_ns.append(timestamp)
                 copies[cid].data.append(cdr)
@@ -305,7 +342,30 @@ def read_recording(path: str | Path, setup: SensorSetup, work: Path, keep_copies
         end_ns,
         messages,
         notes,
+        _camera_frames(camera, camera_rejected),
     )
+
+
+def _camera_frame(msg) -> tuple[int, tuple] | None:
+    """(stamp ns, frame) of a deserialised Image / CompressedImage, None if the fusion node would refuse it."""
+    from ..live import images
+
+    stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+    data = bytes(msg.data)
+    if hasattr(msg, "encoding"):
+        if images.check_raw(msg.encoding, msg.height, msg.width, msg.step, len(data)):
+            return None
+        return stamp, ("raw", msg.encoding, int(msg.height), int(msg.width), int(msg.step), data)
+    if images.check_compressed(msg.format, data):
+        return None
+    return stamp, ("compressed", msg.format, data)
+
+
+def _camera_frames(camera: list[tuple[int, tuple]], rejected: int) -> CameraFrames | None:
+    if not camera and not rejected:
+        return None
+    camera.sort(key=lambda x: x[0])
+    return CameraFrames(np.array([s for s, _ in camera], np.int64), [f for _, f in camera], rejected)
 
 
 def imu_arrays(messages: list) -> dict[str, np.ndarray]:

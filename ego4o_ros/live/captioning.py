@@ -130,22 +130,31 @@ class LiveCaptioner:
     def uses_images(self) -> bool:
         return self.image_encoder is not None
 
-    @torch.inference_mode()
-    def describe(self) -> Description | None:
-        """A description of the buffered window, or None with too few frames."""
+    def snapshot(self) -> tuple | None:
+        """What a description reads, copied (so it can be described in another thread
+        while frames keep arriving): (joints (T, 22, 3), first stamp, last stamp, newest
+        camera frame or None), or None with too few frames."""
         if len(self._joints) < self.min_frames:
             return None
-        ids = self.codes(np.stack(self._joints))
         image = self._image
-        if (
-            self.image_encoder is not None
-            and image is not None
-            and abs(self._stamps[-1] - image[0]) <= self.image_max_age_s
-        ):
+        if image is not None and abs(self._stamps[-1] - image[0]) > self.image_max_age_s:
+            image = None
+        return np.stack(self._joints), self._stamps[0], self._stamps[-1], image
+
+    @torch.inference_mode()
+    def describe(self, snapshot: tuple | None = None) -> Description | None:
+        """A description of ``snapshot`` (default: the buffered window now), or None with
+        too few frames."""
+        snapshot = self.snapshot() if snapshot is None else snapshot
+        if snapshot is None:
+            return None
+        joints, first, last, image = snapshot
+        ids = self.codes(joints)
+        if self.image_encoder is not None and image is not None:
             features = self.image_encoder.encode(np.asarray(image[1]())[None])
             text = self.captioner.describe(ids[None], features, np.ones(1, bool))[0]
-            return Description(text, self._stamps[0], self._stamps[-1], self.source, with_image=True)
-        return Description(self.captioner.describe(ids[None])[0], self._stamps[0], self._stamps[-1], self.source)
+            return Description(text, first, last, self.source, with_image=True)
+        return Description(self.captioner.describe(ids[None])[0], first, last, self.source)
 
     def codes(self, joints: np.ndarray) -> np.ndarray:
         """Joints (T, 22, 3), body frame -> part codes (K * T', parts) of the last K whole

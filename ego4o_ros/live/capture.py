@@ -28,6 +28,7 @@ import numpy as np
 from ..core import imu
 from ..models.checkpoint import ModelCard
 from ..models.ego4o import Ego4oModel
+from ..models.image_cache import VIEW_FRAMES
 from ..models.online import StreamingCapture
 from ..models.onnx_export import OnnxEgo4o
 from ..models.predictors import WindowPredictor
@@ -89,7 +90,8 @@ class LiveCapture:
         self.buffers = {site: ImuSampleBuffer(conventions.get(site, ImuConvention())) for site in imu.IMU_SITES}
         self.stats = LiveCaptureStats(latencies_s=collections.deque(maxlen=config.latency_history))
         self._text: tuple[np.ndarray, float] | None = None
-        self._image: tuple[np.ndarray, float] | None = None
+        # Recent camera frames (features, stamp), newest last: a model reads several per window.
+        self._images: collections.deque = collections.deque(maxlen=128)
         self._next_t: float | None = None
         self._last_ready: float | None = None
         self._grid_start = 0.0  # grid time of the current stream's first step
@@ -130,10 +132,30 @@ class LiveCapture:
         self.stats.texts += 1
 
     def set_image(self, features: np.ndarray, stamp: float) -> None:
-        """The newest camera frame's image features and its stamp (one attribute swap:
-        safe from an encoder thread)."""
-        self._image = (np.asarray(features, np.float32), float(stamp))
+        """The newest camera frame's image features and its stamp (a deque append: safe
+        from an encoder thread)."""
+        self._images.append((np.asarray(features, np.float32), float(stamp)))
         self.stats.images += 1
+
+    def _camera_views(self, t: float) -> tuple[np.ndarray | None, np.ndarray | int]:
+        """What the model reads of the camera at time ``t``: (features (K, D), ages in
+        frames (K,)), or (None, 0) when the newest frame is older than ``image_max_age_s``
+        (a stopped camera). A model with several views per window gets, for each earlier
+        view time (every ``view_spacing`` steps back), the frame nearest it, where one is
+        within ``image_max_age_s``."""
+        frames = list(self._images)
+        max_age = self.config.image_max_age_s
+        if not frames or t - frames[-1][1] > max_age:
+            return None, 0
+        spacing_s = self.streaming.view_spacing * VIEW_FRAMES / self.fps
+        chosen = [frames[-1]]
+        for j in range(1, self.streaming.image_views):
+            target = t - j * spacing_s
+            nearest = min(frames, key=lambda f: abs(f[1] - target))
+            if abs(nearest[1] - target) <= max_age:
+                chosen.insert(0, nearest)
+        ages = np.array([max(0, round((t - stamp) * self.fps)) for _, stamp in chosen])
+        return np.stack([f for f, _ in chosen]), ages
 
     def calibrate_tpose(self) -> list[str]:
         return calibrate_tpose(self.buffers)
@@ -251,10 +273,7 @@ class LiveCapture:
         text = None
         if self._text is not None and t - self._text[1] <= self.config.text_max_age_s:
             text = self._text[0]
-        image, image_age = None, 0
-        latest_image = self._image
-        if latest_image is not None and t - latest_image[1] <= self.config.image_max_age_s:
-            image, image_age = latest_image[0], max(0, round((t - latest_image[1]) * self.fps))
+        image, image_age = self._camera_views(t)
         pose = self.streaming.step(acc, ori, present, text, image, image_age)
         self._steps += 1
         if pose is None:

@@ -36,7 +36,6 @@ a lookup cannot).
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from collections import defaultdict
@@ -56,56 +55,8 @@ GROUPS = ("all", "seen pairs", "unseen pairs")
 
 
 # ---------------------------------------------------------------- text metrics
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9'-]+", text.lower())
-
-
-def _phrase_table(phrases: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
-    """(phrase, label) pairs, longest phrase first; labels with identical phrase sets merge."""
-    canonical = {}
-    for label, values in phrases.items():
-        canonical.setdefault(tuple(sorted(p.strip() for p in values if p.strip())), label)
-    table = [
-        (" ".join(_words(p)), canonical[tuple(sorted(q.strip() for q in values if q.strip()))])
-        for label, values in phrases.items()
-        for p in values
-        if p.strip()
-    ]
-    return sorted(set(table), key=lambda x: -len(x[0]))
-
-
-_ACTIONS = _phrase_table(bandai.ACTION_PHRASES)
-_STYLES = _phrase_table(bandai.STYLE_PHRASES)
-
-
-def canonical_style(style: str) -> str:
-    values = tuple(sorted(p.strip() for p in bandai.STYLE_PHRASES.get(style, ()) if p.strip()))
-    return next(
-        (
-            label
-            for phrase, label in _STYLES
-            if values and tuple(sorted(p.strip() for p in bandai.STYLE_PHRASES[label] if p.strip())) == values
-        ),
-        style,
-    )
-
-
-def _find(text: str, table) -> str | None:
-    padded = f" {' '.join(_words(text))} "
-    for phrase, label in table:
-        if f" {phrase} " in padded:
-            return label
-    return None
-
-
-def action_of(text: str) -> str | None:
-    """The Bandai action a description names (longest synonym found), or None."""
-    return _find(text, _ACTIONS)
-
-
-def style_of(text: str) -> str:
-    """The Bandai style a description names; "normal" when it names none."""
-    return _find(text, _STYLES) or "normal"
+_words = bandai.description_words
+action_of, style_of, canonical_style = bandai.action_of, bandai.style_of, bandai.canonical_style
 
 
 def rouge_l(candidate: str, references: list[str]) -> float:

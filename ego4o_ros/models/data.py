@@ -26,6 +26,7 @@ class MaskingConfig:
     # are sometimes wrong, and the capture must then fall back on the IMUs, not follow the text.
     wrong_text_probability: float = 0.15
     image_drop: float = 0.3  # (only where the windows have image features: rendered egocentric views)
+    view_drop: float = 0.2  # with several views per window, each kept one is dropped too (late or lost frames)
     vanish_probability: float = 0.15  # a kept sensor drops out for part of the window
     acc_noise_std: float = 0.2  # m/s^2, white noise on synthesised accelerations
     mirror_probability: float = 0.5  # left/right mirrored window (joints, features, IMUs, text)
@@ -97,6 +98,7 @@ class TrainingWindows:
         self.normalizer = normalizer
         self.text_table = text_table
         self.image_table: dict[str, np.ndarray] | None = None  # per clip (views, 2, D): image_cache
+        self.image_views = 1  # views per window (the capture model's EncoderConfig.image_views)
 
     def __len__(self) -> int:
         return len(self.features)
@@ -126,25 +128,33 @@ class TrainingWindows:
         return out
 
     def images(
-        self, index: np.ndarray, rng: np.random.Generator | None, mirrored: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """One view's features per window (B, D) float32 and the step it falls in (B,):
-        a random view of the window with ``rng``, else its last. Mirrored windows get the
-        flipped view's features (the mirrored motion's view is the flipped image)."""
-        from .image_cache import VIEW_FRAMES, newest_view, view_frame
+        self, index: np.ndarray, rng: np.random.Generator | None, mirrored: np.ndarray, count: int = 1
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``count`` views' features per window (B, count, D) float32, the step each falls
+        in (B, count) and whether it exists (B, count): the newest view and every
+        ``steps / count`` steps back. The newest is the window's last view, or with ``rng``
+        one of the last ``steps / count`` (with ``count`` 1: any view of the window).
+        Mirrored windows get the flipped views' features (the mirrored motion's view is
+        the flipped image)."""
+        from .image_cache import VIEW_FRAMES, newest_view, spaced_views, view_frame
 
         width = self.features.shape[1]
-        rows, steps = [], []
+        spacing = max(1, width // VIEW_FRAMES // count)
+        image = np.zeros((len(index), count, next(iter(self.image_table.values())).shape[-1]), np.float32)
+        steps = np.zeros((len(index), count), np.int64)
+        valid = np.zeros((len(index), count), bool)
         for k, i in enumerate(index):
             table, start = self.image_table[self.names[self.clip_index[i]]], int(self.start[i])
             first = newest_view(start - 1) + 1  # the window's first and last views
             last = min(newest_view(start + width - 1), len(table) - 1)
-            view = int(rng.integers(first, last + 1)) if rng is not None else last
-            rows.append(table[view, int(mirrored[k])])
-            steps.append((view_frame(view) - start) // VIEW_FRAMES)
-        image = np.stack(rows).astype(np.float32)
+            newest = last - int(rng.integers(0, min(spacing, last - first + 1))) if rng is not None else last
+            views = spaced_views(newest, count, spacing)
+            valid[k] = views >= first
+            views = np.maximum(views, first)
+            image[k] = table[views, int(mirrored[k])]
+            steps[k] = (view_frame(views) - start) // VIEW_FRAMES
         image /= np.maximum(np.linalg.norm(image, axis=-1, keepdims=True), 1e-6)  # float16 storage
-        return image, np.asarray(steps, np.int64)
+        return image, steps, valid
 
     def mirrored_features(self, start: int, stop: int) -> np.ndarray:
         """Normalised features of windows ``start:stop``, mirrored."""
@@ -198,11 +208,17 @@ class TrainingWindows:
             "mirrored": torch.from_numpy(mirrored),
         }
         if self.image_table is not None:
-            image, step = self.images(index, rng if masking is not None else None, mirrored)
-            image_present = rng.random(batch) >= masking.image_drop if masking is not None else with_image
+            count = self.image_views
+            image, step, valid = self.images(index, rng if masking is not None else None, mirrored, count)
+            if masking is not None:
+                image_present = (rng.random(batch) >= masking.image_drop)[:, None] & valid
+                if count > 1:
+                    image_present &= rng.random((batch, count)) >= masking.view_drop
+            else:
+                image_present = np.asarray(with_image, bool).reshape(-1, 1) & valid
             out["image"] = torch.from_numpy(image)
             out["image_step"] = torch.from_numpy(step)
-            out["image_present"] = torch.from_numpy(np.broadcast_to(np.asarray(image_present, bool), (batch,)).copy())
+            out["image_present"] = torch.from_numpy(np.ascontiguousarray(image_present))
         if self.text_table is not None:
             texts = self.texts(rng if rng is not None else np.random.default_rng(0), index, masking, mirrored)
             out["text"] = torch.from_numpy(np.stack([self.text_table[t] for t in texts]).astype(np.float32))

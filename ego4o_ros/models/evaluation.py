@@ -313,6 +313,7 @@ class Evaluator:
             present = np.zeros((T, imu.NUM_SITES), bool)
             present[:, list(sites)] = True
             groups = base_groups + (f"{len(sites)} IMU",)
+            groups += tuple(without_group(imu.IMU_SITES[i]) for i in range(imu.NUM_SITES) if i not in sites)
             imu_only = self._run_offline(groups, clip, truth, present, minutes)
             if self.lm_captioner is not None and sites in online and imu_only is not None:
                 self._run_lm_loop(groups, clip, truth, present, minutes, imu_only, sites)
@@ -468,12 +469,42 @@ class Evaluator:
 
 
 GROUP_ORDER = ("all", "dataset 1", "dataset 2", "unseen pairs", "1 IMU", "2 IMU", "3 IMU")
+# The body part each IMU site sits on: a combination without that site joins the group
+# "without <site>", whose part column is that part's error where no sensor is worn on it.
+SITE_PARTS = {
+    "head": "spine_head",
+    "left_wrist": "left_arm",
+    "right_wrist": "right_arm",
+    "left_pocket": "left_leg",
+    "right_pocket": "right_leg",
+}
 
 
-def format_table(table: dict, groups: tuple[str, ...] = GROUP_ORDER) -> str:
-    """Markdown tables, one per group, with the peer ratio of every Ego4o row."""
+def without_group(site: str) -> str:
+    return f"without {site}"
+
+
+def format_unsensed(table: dict) -> str:
+    """One line per row: each part's error where its sensor is not worn (from the
+    "without <site>" groups), and their mean."""
+    sites = [s for s in SITE_PARTS if without_group(s) in table]
+    if not sites:
+        return ""
+    names = [n for n in table[without_group(sites[0])] if n.startswith(("ego4o", "baseline"))]
+    header = ["method/mode", *[f"{SITE_PARTS[s]} (no {s})" for s in sites], "mean"]
+    lines = ["\n**parts without their sensor** (mm)\n", " | ".join(header), " | ".join("---" for _ in header)]
+    for name in names:
+        values = [table[without_group(s)].get(name, {}).get(f"part_{SITE_PARTS[s]}", np.nan) for s in sites]
+        lines.append(" | ".join([name, *[f"{v:.1f}" for v in values], f"{np.nanmean(values):.1f}"]))
+    return "\n".join(lines)
+
+
+def format_table(table: dict, groups: tuple[str, ...] = GROUP_ORDER, only_listed: bool = False) -> str:
+    """Markdown tables, one per group (``groups`` first, then the rest unless
+    ``only_listed``), with the peer ratio of every Ego4o row."""
     lines = []
-    for group in [g for g in groups if g in table] + [g for g in table if g not in groups]:
+    rest = [] if only_listed else [g for g in table if g not in groups]
+    for group in [g for g in groups if g in table] + rest:
         rows = table[group]
         parts = [k for k in next(iter(rows.values())) if k.startswith("part_")]
         header = [
@@ -592,7 +623,8 @@ def evaluate(
         f"{len(combos)} IMU combinations offline, {online_combinations} per clip online (rotating, look-ahead "
         f"{lookahead}); {summary['seconds']:.0f} s"
     )
-    print(format_table(table))
+    print(format_table(table, GROUP_ORDER, only_listed=True))
+    print(format_unsensed(table))
     result = {"summary": summary, "table": table, "lm_descriptions": evaluator.descriptions}
     if json_path:
         Path(json_path).write_text(json.dumps(result, indent=1))

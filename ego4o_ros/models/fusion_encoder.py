@@ -39,6 +39,9 @@ class EncoderConfig:
     chunk: int = 4  # frames per step token = the VQ-VAE's downsampling
     text_dim: int = 384  # MiniLM sentence embeddings
     image_dim: int = 512  # open_clip image embeddings (ViT-B/32: 512; the bundled egocentric model: 256)
+    # Camera frames per window the model was trained with (one token each, at its step):
+    # the newest and then every ``steps / image_views`` steps back.
+    image_views: int = 1
     # Loss weights (encoder_loss).
     latent_weight: float = 1.0
     code_weight: float = 0.1
@@ -83,9 +86,9 @@ class FusionEncoder(nn.Module):
         image_step: torch.Tensor | None = None,
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """imu_inputs (B, T, 5, 9), present (B, T, 5) bool, text (B, text_dim), image
-        (B, image_dim) with their (B,) presence, image_step (B,) the step of the window
-        the frame was taken in (default: the last) -> per part latents (B, code_dim, T')
-        and code logits (B, T', codes), T' = T / chunk."""
+        (B, K, image_dim) (or (B, image_dim): K = 1) with their (B, K) presence, image_step
+        (B, K) the step of the window each frame was taken in (default: the last) -> per
+        part latents (B, code_dim, T') and code logits (B, T', codes), T' = T / chunk."""
         batch, frames, sites, _ = imu_inputs.shape
         steps, d = frames // self.config.chunk, self.config.d_model
         flags = present[..., None].to(imu_inputs.dtype)
@@ -95,27 +98,24 @@ class FusionEncoder(nn.Module):
 
         zeros = torch.zeros(batch, dtype=torch.bool, device=imu_inputs.device)
         text_token = self.text_embed(text if text is not None else step_tokens.new_zeros(batch, self.config.text_dim))
-        image_token = self.image_embed(
-            image if image is not None else step_tokens.new_zeros(batch, self.config.image_dim)
-        )
-        if image_step is None:
-            image_step = torch.full((batch,), steps - 1, dtype=torch.long, device=imu_inputs.device)
-        image_token = image_token + sinusoid(image_step, d)
         text_missing = ~(text_present if text is not None and text_present is not None else zeros)
-        image_missing = ~(image_present if image is not None and image_present is not None else zeros)
-        tokens = torch.cat(
-            [
-                step_tokens,
-                (text_token + self.kind_embed.weight[1])[:, None],
-                (image_token + self.kind_embed.weight[2])[:, None],
-            ],
-            dim=1,
-        )
+        if image is None:  # one masked image token
+            image, image_present = step_tokens.new_zeros(batch, 1, self.config.image_dim), zeros[:, None]
+        elif image.dim() == 2:
+            image = image[:, None]
+            image_present = None if image_present is None else image_present[:, None]
+            image_step = None if image_step is None else image_step[:, None]
+        views = image.shape[1]
+        if image_step is None:
+            image_step = torch.full((batch, views), steps - 1, dtype=torch.long, device=imu_inputs.device)
+        image_tokens = self.image_embed(image) + sinusoid(image_step, d) + self.kind_embed.weight[2]
+        image_missing = ~(image_present if image_present is not None else zeros[:, None].expand(batch, views))
+        tokens = torch.cat([step_tokens, (text_token + self.kind_embed.weight[1])[:, None], image_tokens], dim=1)
         missing = torch.cat(
             [
                 torch.zeros(batch, steps, dtype=torch.bool, device=imu_inputs.device),
                 text_missing[:, None],
-                image_missing[:, None],
+                image_missing,
             ],
             dim=1,
         )

@@ -54,6 +54,12 @@ def newest_view(frame):
     return (frame - (VIEW_FRAMES - 1)) // VIEW_FRAMES
 
 
+def spaced_views(newest, count: int, spacing: int) -> np.ndarray:
+    """(..., count) view indices, oldest first: ``newest`` (int or array) and every
+    ``spacing`` views back (negative: before the first view)."""
+    return np.asarray(newest)[..., None] - spacing * np.arange(count - 1, -1, -1)
+
+
 def take_appearance(take: str) -> egocentric.Appearance:
     """The take's look (clothes, room, light), the same on every run."""
     return egocentric.Appearance.random(int(hashlib.sha1(take.encode()).hexdigest()[:8], 16))

@@ -1,13 +1,20 @@
 """Motion-to-text with a language model (Ego4o's LLaVA-style captioner), ROS-free.
 
-``LmCaptioner`` = a frozen causal language model + a motion projector (the paper's
-E_M) + an image projector slot + LoRA adapters on the LM's attention projections:
+``LmCaptioner`` = a frozen causal language model + a motion encoder and projector (the
+paper's E_M) + an image projector slot + LoRA adapters on the LM's attention projections:
 
 * **Motion tokens**: per model step (4 frames), the six part codes are looked up in
-  the VQ-VAE's frozen codebooks, concatenated (6 x 64 = 384 values) and projected by
-  one linear layer into the LM's embedding space (576 for SmolLM2-135M): one token
-  per ``steps_per_token`` steps (16 or 8 per 64-frame window). A description may cover several consecutive
-  windows (``max_windows``, 4 = 8.5 s at 30 Hz).
+  the VQ-VAE's frozen codebooks and concatenated (6 x 64 = 384 values). A description
+  may cover several consecutive windows (``max_windows``, 4 = 8.5 s at 30 Hz).
+  - ``encoder_layers`` 0 (the paper's E_M): one linear layer projects each step's
+    vectors into the LM's embedding space (576 for SmolLM2-135M): one token per
+    ``steps_per_token`` steps.
+  - ``encoder_layers`` > 0 (default): a small transformer (``MotionEncoder``) reads the
+    steps first; one token per ``steps_per_token`` steps (the mean of its steps) plus a
+    leading summary token (the mean of all) are projected. The encoder is pretrained
+    without the LM (stage 0: name the action and style, predict the description's MiniLM
+    embedding), so the LM gets motion that already says what it is, in a quarter of the
+    tokens; the paper's captioner has GPU-days to learn that from the LM loss alone.
 * **Image tokens**: one token per image feature vector (``image_dim``, CLIP ViT-B/32
   = 512) through its own linear projector. Until image features exist the slot is
   masked: samples without an image (``images=None`` or ``image_present`` False) get
@@ -17,7 +24,7 @@ E_M) + an image projector slot + LoRA adapters on the LM's attention projections
   the user turn says ``<motion>`` (``<image>``).
 * **Decoding**: greedy, at most ``max_new_tokens`` (32), with the KV cache, batched
   (left padding), stopping at the end-of-turn token.
-* **Checkpoint**: only what is ours (LoRA adapter, projectors, the codebooks copy) as
+* **Checkpoint**: only what is ours (LoRA adapter, motion encoder, projectors, the codebooks copy) as
   safetensors + the JSON model card (``checkpoint.ModelCard``, kind ``lm_captioner``)
   that records the base model's identity and the SHA-256 of its weights file,
   checked at load.
@@ -67,9 +74,17 @@ class LmCaptionerConfig:
     lora_dropout: float = 0.05
     lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
     max_windows: int = 4  # consecutive windows one description may cover
-    # Model steps per motion token: 2 halves the sequence the LM reads (faster training and
-    # decoding) at the same information (the projector sees both steps' codes).
-    steps_per_token: int = 1
+    # Model steps per motion token: fewer tokens = faster training and decoding (the linear
+    # projector sees all the group's codes; the encoder's token is the mean of its steps).
+    steps_per_token: int = 4
+    encoder_layers: int = 2  # motion encoder depth; 0 = the paper's linear projector
+    encoder_dim: int = 192
+    encoder_heads: int = 4
+    # What the encoder's pretraining heads name (label vocabularies) and predict (sentence
+    # embedding size; the bundled MiniLM's 384).
+    actions: tuple[str, ...] = ()
+    styles: tuple[str, ...] = ()
+    text_dim: int = 384
     max_new_tokens: int = 32
     system: str = "You describe human motion in one short sentence."
     prompt: str = "Motion: <motion>\nWhat does the person do?"
@@ -82,8 +97,9 @@ class LmCaptionerConfig:
         if unknown:
             raise ValueError(f"unknown lm_captioner settings {unknown}; known: {sorted(known)}")
         data = dict(data)
-        if "lora_targets" in data:
-            data["lora_targets"] = tuple(data["lora_targets"])
+        for key in ("lora_targets", "actions", "styles"):
+            if key in data:
+                data[key] = tuple(data[key])
         return cls(**data)
 
 
@@ -194,6 +210,65 @@ def load_base_lm(base: str | os.PathLike | None = "", keep: bool = False):
     return model, tokenizer, identity
 
 
+# ---------------------------------------------------------------- the motion encoder
+def _sinusoids(length: int, dim: int) -> torch.Tensor:
+    position = torch.arange(length, dtype=torch.float32)[:, None]
+    frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-np.log(10000.0) / dim))
+    table = torch.zeros(length, dim)
+    table[:, 0::2], table[:, 1::2] = torch.sin(position * frequency), torch.cos(position * frequency)
+    return table
+
+
+class MotionEncoder(nn.Module):
+    """Steps' codebook vectors (B, T, inputs) -> contextual step features (B, T, dim) and a
+    summary (B, dim), with heads for its pretraining: action and style logits and the
+    description's sentence embedding."""
+
+    def __init__(self, inputs: int, dim: int, layers: int, heads: int, actions: int, styles: int, text_dim: int):
+        super().__init__()
+        self.inputs = nn.Linear(inputs, dim)
+        self.register_buffer("positions", _sinusoids(1024, dim), persistent=False)
+        layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.1, batch_first=True, norm_first=True)
+        self.layers = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.action_head = nn.Linear(dim, max(actions, 1))
+        self.style_head = nn.Linear(dim, max(styles, 1))
+        self.text_head = nn.Linear(dim, text_dim)
+
+    def forward(self, vectors: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if vectors.shape[1] > len(self.positions):
+            raise ValueError(f"at most {len(self.positions)} steps per description, got {vectors.shape[1]}")
+        x = self.inputs(vectors) + self.positions[: vectors.shape[1]]
+        steps = self.norm(self.layers(x, src_key_padding_mask=~valid))
+        weights = valid.float()[..., None]
+        summary = (steps * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+        return steps, summary
+
+
+def encoder_loss(
+    encoder: MotionEncoder,
+    summary: torch.Tensor,
+    action: torch.Tensor,
+    style: torch.Tensor,
+    text_embedding: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """Stage 0: cross-entropy of the action and style labels (-100: unknown) + cosine
+    distance to the description's sentence embedding."""
+    action_logits, style_logits = encoder.action_head(summary), encoder.style_head(summary)
+    text = 1.0 - F.cosine_similarity(encoder.text_head(summary), text_embedding, dim=-1).mean()
+    action_loss = F.cross_entropy(action_logits, action, ignore_index=-100) if (action >= 0).any() else text * 0
+    style_loss = F.cross_entropy(style_logits, style, ignore_index=-100) if (style >= 0).any() else text * 0
+    known_action, known_style = action >= 0, style >= 0
+    return {
+        "loss": action_loss + style_loss + text,
+        "action_loss": action_loss.detach(),
+        "style_loss": style_loss.detach(),
+        "text_loss": text.detach(),
+        "action_accuracy": (action_logits.argmax(-1) == action)[known_action].float().mean().nan_to_num().detach(),
+        "style_accuracy": (style_logits.argmax(-1) == style)[known_style].float().mean().nan_to_num().detach(),
+    }
+
+
 # ---------------------------------------------------------------- the captioner
 class LmCaptioner(nn.Module):
     """Frozen LM + motion/image projectors + LoRA; ``describe(codes) -> texts``."""
@@ -224,9 +299,23 @@ class LmCaptioner(nn.Module):
         self.register_buffer("codebooks", codebooks.clone())
         hidden = lm.config.hidden_size
         embed_std = float(lm.get_input_embeddings().weight.std())
-        motion_inputs = config.steps_per_token * config.num_parts * config.code_dim
+        step_inputs = config.num_parts * config.code_dim
+        if config.encoder_layers:
+            self.motion_encoder = MotionEncoder(
+                step_inputs,
+                config.encoder_dim,
+                config.encoder_layers,
+                config.encoder_heads,
+                len(config.actions),
+                len(config.styles),
+                config.text_dim,
+            )
+            motion_inputs, rms = config.encoder_dim, 1.0  # layer-normed features
+        else:
+            self.motion_encoder = None
+            motion_inputs = config.steps_per_token * step_inputs
+            rms = float(codebooks.pow(2).mean().sqrt().clamp_min(1e-3))
         self.motion_projector = nn.Linear(motion_inputs, hidden)
-        rms = float(codebooks.pow(2).mean().sqrt().clamp_min(1e-3))
         # Motion tokens start at the scale of word embeddings.
         nn.init.normal_(self.motion_projector.weight, 0.0, embed_std / (rms * motion_inputs**0.5))
         nn.init.zeros_(self.motion_projector.bias)
@@ -237,7 +326,7 @@ class LmCaptioner(nn.Module):
         self.eos_id = self._end_token()
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_id
         self._templates = {False: self._template(config.prompt), True: self._template(config.image_prompt)}
-        self.set_stage(0)
+        self.set_stage(None)
 
     # ------------------------------------------------------------ prompt
     def _end_token(self) -> int:
@@ -272,13 +361,24 @@ class LmCaptioner(nn.Module):
         ]
 
     # ------------------------------------------------------------ stages
-    def set_stage(self, stage: int) -> None:
-        """0: nothing learns (inference); 1: alignment, only the projectors; 2: LoRA + projectors."""
+    def set_stage(self, stage: int | None) -> None:
+        """None: nothing learns (inference); 0: the motion encoder's pretraining; 1: alignment,
+        only the projectors; 2: LoRA + projectors. After stage 0 the encoder stays frozen
+        (and without dropout)."""
+        self.stage = stage
         for name, p in self.named_parameters():
-            if name.startswith(("motion_projector", "image_projector")):
+            if name.startswith("motion_encoder"):
+                p.requires_grad_(stage == 0)
+            elif name.startswith(("motion_projector", "image_projector")):
                 p.requires_grad_(stage in (1, 2))
             else:
                 p.requires_grad_(stage == 2 and "lora_" in name)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.motion_encoder is not None and getattr(self, "stage", None) != 0:
+            self.motion_encoder.eval()
+        return self
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
@@ -288,6 +388,8 @@ class LmCaptioner(nn.Module):
         from peft import get_peft_model_state_dict
 
         out = {"codebooks": self.codebooks}
+        if self.motion_encoder is not None:
+            out.update({f"motion_encoder.{k}": v for k, v in self.motion_encoder.state_dict().items()})
         out.update({f"motion_projector.{k}": v for k, v in self.motion_projector.state_dict().items()})
         if self.image_projector is not None:
             out.update({f"image_projector.{k}": v for k, v in self.image_projector.state_dict().items()})
@@ -305,9 +407,12 @@ class LmCaptioner(nn.Module):
             )
         with torch.no_grad():
             self.codebooks.copy_(tensors["codebooks"])
-        self.motion_projector.load_state_dict(
-            {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith("motion_projector.")}
-        )
+        for prefix in ("motion_encoder", "motion_projector"):
+            module = getattr(self, prefix)
+            if module is not None:
+                module.load_state_dict(
+                    {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+                )
         if self.image_projector is not None:
             self.image_projector.load_state_dict(
                 {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith("image_projector.")}
@@ -354,14 +459,51 @@ class LmCaptioner(nn.Module):
         return model.eval(), card
 
     # ------------------------------------------------------------ embeddings
-    def motion_tokens(self, codes: torch.Tensor) -> torch.Tensor:
-        """Code ids (..., T', parts) -> motion tokens (..., ceil(T' / steps_per_token), hidden);
-        a last incomplete group repeats its final step."""
+    def step_vectors(self, codes) -> torch.Tensor:
+        """Code ids (..., T', parts) -> the steps' codebook vectors (..., T', parts * code_dim)."""
         codes = torch.as_tensor(codes, dtype=torch.long, device=self.codebooks.device)
         if codes.shape[-1] != self.config.num_parts:
             raise ValueError(f"codes must end in {self.config.num_parts} parts, got {tuple(codes.shape)}")
         vectors = torch.stack([self.codebooks[p][codes[..., p]] for p in range(self.config.num_parts)], dim=-2)
-        vectors = vectors.flatten(-2)  # (..., T', parts * code_dim)
+        return vectors.flatten(-2)
+
+    def encode(self, codes: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Samples' code ids [(T'_i, parts)] -> the encoder's (steps (N, T, dim), valid
+        (N, T), summary (N, dim)), right padded."""
+        if self.motion_encoder is None:
+            raise ValueError("this captioner has no motion encoder (encoder_layers 0)")
+        vectors = [self.step_vectors(c) for c in codes]
+        length = max(len(v) for v in vectors)
+        padded = vectors[0].new_zeros(len(vectors), length, vectors[0].shape[-1])
+        valid = torch.zeros(len(vectors), length, dtype=torch.bool)
+        for i, v in enumerate(vectors):
+            padded[i, : len(v)], valid[i, : len(v)] = v, True
+        steps, summary = self.motion_encoder(padded, valid)
+        return steps, valid, summary
+
+    def motion_token_list(self, codes: list) -> list[torch.Tensor]:
+        """Samples' code ids [(T'_i, parts)] -> motion tokens [(tokens_i, hidden)]."""
+        k = self.config.steps_per_token
+        if self.motion_encoder is None:
+            return [self.motion_tokens(c) for c in codes]
+        steps, valid, summary = self.encode(codes)
+        out = []
+        for i in range(len(codes)):
+            n = int(valid[i].sum())
+            groups = [steps[i, a : min(a + k, n)].mean(0) for a in range(0, n, k)]
+            out.append(self.motion_projector(torch.stack([summary[i], *groups])))
+        return out
+
+    def motion_tokens(self, codes: torch.Tensor) -> torch.Tensor:
+        """Code ids (..., T', parts) -> motion tokens (..., tokens, hidden): ceil(T' / steps_per_token)
+        tokens, plus the summary token first with an encoder; a last incomplete group of the
+        linear projector repeats its final step."""
+        codes = torch.as_tensor(codes, dtype=torch.long, device=self.codebooks.device)
+        if self.motion_encoder is not None:
+            flat = codes.reshape(-1, *codes.shape[-2:])
+            tokens = torch.stack(self.motion_token_list(list(flat)))
+            return tokens.reshape(*codes.shape[:-2], *tokens.shape[-2:])
+        vectors = self.step_vectors(codes)  # (..., T', parts * code_dim)
         k = self.config.steps_per_token
         if k > 1:
             short = -vectors.shape[-2] % k
@@ -390,7 +532,7 @@ class LmCaptioner(nn.Module):
         if any(image_present) and images is None:
             raise ValueError("image_present says an image is there, but no image features were given")
         embed = self.lm.get_input_embeddings()
-        motion = [self.motion_tokens(c) for c in codes]
+        motion = self.motion_token_list(codes)
         image = self.image_tokens(images) if images is not None and any(image_present) else None
         rows, labels = [], []
         for i in range(n):

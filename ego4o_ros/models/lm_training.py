@@ -1,7 +1,11 @@
 """Training of the language-model captioner (``ego4o-train lm_captioner``), ROS-free.
 
-Two stages, as in the Ego4o paper (LLaVA-style):
+Two stages, as in the Ego4o paper (LLaVA-style), after a cheap one of ours:
 
+0. **motion encoder** (only with ``encoder_layers`` > 0; no LM in the loop, seconds per
+   hundred steps): the encoder learns to name the action and the style of the
+   description (labels read from its words by the Bandai phrase tables; unknown = not
+   counted) and to predict its MiniLM sentence embedding; then it is frozen;
 1. **alignment**: only the motion (and image) projector learns; the LM is frozen;
 2. **LoRA + projectors**: LoRA adapters on the LM's attention projections learn too.
 
@@ -34,14 +38,16 @@ from tqdm import tqdm
 
 from ..core import imu, mirror
 from ..core.dataset import MotionCache
+from ..readers import bandai
 from .checkpoint import ModelCard
-from .data import MaskingConfig, TrainingWindows, mirror_text, random_sites
-from .lm_captioner import LmCaptioner, LmCaptionerConfig
+from .data import MaskingConfig, TrainingWindows, mirror_text, random_sites, text_table
+from .lm_captioner import LmCaptioner, LmCaptionerConfig, encoder_loss
 from .predictors import load_vqvae
 from .schedule import learning_rate
 
-STAGES = ("stage1", "stage2")
+STAGES = ("stage0", "stage1", "stage2")
 DEFAULT_STAGE = {
+    "stage0": {"steps": 1500, "batch": 64, "lr": 1e-3, "warmup": 50},
     "stage1": {"steps": 300, "batch": 8, "lr": 1e-3, "warmup": 20},
     "stage2": {"steps": 600, "batch": 8, "lr": 5e-4, "warmup": 20},
 }
@@ -140,10 +146,19 @@ class CaptionBatches:
         info = {"captured": float(captured.mean()), "windows": float(np.mean([len(c) for c in chains]))}
         images = image_present = None
         if self.windows.image_table is not None:  # [image, motion] or [motion], at random
-            images, _ = self.windows.images(np.array([c[0] for c in chains]), rng, mirrored)
+            images = self.windows.images(np.array([c[0] for c in chains]), rng, mirrored)[0][:, 0]
             image_present = rng.random(batch) < self.image_fraction
             info["with_image"] = float(image_present.mean())
         return codes, texts, info, images, image_present
+
+
+def description_labels(config: LmCaptionerConfig, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(action, style) label indices of descriptions in the config's vocabularies (-100: none)."""
+    actions = {a: i for i, a in enumerate(config.actions)}
+    styles = {a: i for i, a in enumerate(config.styles)}
+    action = [actions.get(bandai.action_of(t), -100) for t in texts]
+    style = [styles.get(bandai.style_of(t), -100) for t in texts]
+    return torch.tensor(action), torch.tensor(style)
 
 
 def _stage_settings(training: dict) -> dict[str, dict]:
@@ -186,7 +201,7 @@ def train_lm_captioner(
     base_model=None,
     image_stem: Path | None = None,
 ) -> Path:
-    """Both stages; resumable. ``ego4o_stem``: the capture model whose codes the
+    """All stages; resumable. ``ego4o_stem``: the capture model whose codes the
     captioner also learns from (None: ground-truth codes only). ``base_model``: an
     already loaded ``load_base_lm`` triple (tests). ``image_stem``: an image model whose
     view features (cached by ``ego4o-train image``) fill the image slot in half the samples."""
@@ -214,9 +229,18 @@ def train_lm_captioner(
         image_dim, windows.image_table, initialised["image"] = cached_features(image_stem, cache)
         model_cfg = {**model_cfg, "image_dim": image_dim}
     config = LmCaptionerConfig.from_dict(
-        {"num_parts": codebooks.shape[0], "num_codes": codebooks.shape[1], "code_dim": codebooks.shape[2], **model_cfg}
+        {
+            "num_parts": codebooks.shape[0],
+            "num_codes": codebooks.shape[1],
+            "code_dim": codebooks.shape[2],
+            "actions": bandai.ACTION_LABELS,
+            "styles": bandai.STYLE_LABELS,
+            **model_cfg,
+        }
     )
     stages = _stage_settings(training)
+    if not config.encoder_layers:
+        stages["stage0"]["steps"] = 0
     captured_fraction = float(training.get("captured_fraction", 0.5))
     seed = int(training.get("seed", 0))
     masking = MaskingConfig()
@@ -225,7 +249,12 @@ def train_lm_captioner(
     state_path, log_path = out_dir / "lm_captioner.state.pt", out_dir / "lm_captioner.log.jsonl"
     torch.manual_seed(seed)
     model = LmCaptioner(config, codebooks, base_model)
-    stage, step, seconds_before, optimizer_state = 1, 0, 0.0, None
+    sentence_table = None
+    if config.encoder_layers:
+        from .feature_encoders import make_text_encoder
+
+        sentence_table = text_table(cache, make_text_encoder("minilm"), texts=windows.all_texts())
+    stage, step, seconds_before, optimizer_state = 0, 0, 0.0, None
     # Per stage: seconds spent, and the step count a time budget ("minutes") settled on.
     progress_of = {name: {"seconds": 0.0, "steps": 0.0} for name in STAGES}
     if state_path.exists():
@@ -244,9 +273,12 @@ def train_lm_captioner(
     started = time.monotonic()
     seconds = seconds_before
     with log_path.open("a", buffering=1) as log:
-        while stage <= len(STAGES):
-            name = STAGES[stage - 1]
+        while stage < len(STAGES):
+            name = STAGES[stage]
             settings, done = stages[name], progress_of[name]
+            if not int(settings["steps"]):  # stage 0 without an encoder
+                stage, step = stage + 1, 0
+                continue
             steps, batch, lr, warmup = (
                 int(settings["steps"]),
                 int(settings["batch"]),
@@ -269,7 +301,7 @@ def train_lm_captioner(
             with tqdm(
                 total=steps,
                 initial=step,
-                desc=f"lm_captioner {STAGES[stage - 1]}",
+                desc=f"lm_captioner {name}",
                 disable=not progress,
                 file=sys.stderr,
                 dynamic_ncols=True,
@@ -278,7 +310,14 @@ def train_lm_captioner(
                     for group in optimizer.param_groups:
                         group["lr"] = learning_rate(step, lr, warmup, steps)
                     codes, texts, info, images, image_present = batches.sample(rng, batch)
-                    losses = model.loss(codes, texts, images, image_present)
+                    if stage == 0:
+                        _, _, summary = model.encode(codes)
+                        embedding = torch.from_numpy(np.stack([sentence_table[t] for t in texts]))
+                        losses = encoder_loss(
+                            model.motion_encoder, summary, *description_labels(config, texts), embedding
+                        )
+                    else:
+                        losses = model.loss(codes, texts, images, image_present)
                     optimizer.zero_grad(set_to_none=True)
                     losses["loss"].backward()
                     torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), 1.0)
@@ -308,13 +347,14 @@ def train_lm_captioner(
                         }
                         recent = []
                         log.write(json.dumps(record) + "\n")
-                        bar.set_postfix(loss=f"{record['loss_mean']:.3f}", acc=f"{record['token_accuracy']:.2f}")
+                        accuracy = record.get("token_accuracy", record.get("action_accuracy", 0.0))
+                        bar.set_postfix(loss=f"{record['loss_mean']:.3f}", acc=f"{accuracy:.2f}")
                     if step % save_every == 0 or step == steps:
                         _save_state(state_path, model, optimizer, stage, step, seconds, progress_of)
             done["steps"] = steps
             stage, step = stage + 1, 0
             _save_state(state_path, model, None, stage, step, seconds, progress_of)
-    model.set_stage(0)
+    model.set_stage(None)
     model.eval()
     if ego4o_card is not None:
         initialised["ego4o"] = {"file": Path(ego4o_stem).name, "sha256": ego4o_card.weights_sha256}

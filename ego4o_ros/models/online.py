@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core import imu
 from ..core.features import FeatureNormalizer, RootIntegrator, joints_from_features
-from .image_cache import VIEW_FRAMES, newest_view, view_frame
+from .image_cache import VIEW_FRAMES, newest_view, spaced_views, view_frame
 
 
 @dataclass
@@ -74,6 +74,9 @@ class StreamingCapture:
             raise ValueError(f"ensemble must be >= 1, got {ensemble}")
         self.predictor, self.normalizer = predictor, normalizer
         self.window, self.lookahead = window, lookahead
+        # Camera frames per window the model reads: the newest and every view_spacing views back.
+        self.image_views = int(getattr(predictor, "image_views", 1))
+        self.view_spacing = max(1, window // VIEW_FRAMES // self.image_views)
         # A window ending j frames earlier holds the reported frame j rows later: at most lookahead + 1.
         self.ensemble = min(ensemble, lookahead + 1)
         self.ensemble_weights = np.arange(self.ensemble, 0, -1, dtype=np.float64)  # more look-ahead, more weight
@@ -105,8 +108,8 @@ class StreamingCapture:
     ) -> PoseOutput | None:
         """One IMU frame (5, 3) m/s^2, (5, 3, 3), (5,) bool -> the pose ``lookahead``
         frames back, or None until that frame exists. ``image``: features of the newest
-        camera frame, taken ``image_age`` frames before this IMU frame (older than the
-        window: not used)."""
+        camera frame (D,), taken ``image_age`` frames before this IMU frame, or of several
+        frames (K, D) with their ages (K,) (older than the window: not used)."""
         slot = self._count % self.window
         if self._count == 0:  # hold the first frame across the whole window
             self._acc[:], self._ori[:], self._present[:] = acc, ori, present
@@ -118,7 +121,11 @@ class StreamingCapture:
         # Oldest-to-newest order of the ring, newest last.
         order = (self._order + self._count) % self.window if self._count >= self.window else self._warmup_order()
         inputs = imu.network_inputs(self._acc[order][None], self._ori[order][None], self._present[order][None])
-        image_args = self._image_args(image, [self.window - 1 - image_age])
+        image_args = ()
+        if image is not None:
+            image = np.asarray(image, np.float32).reshape(-1, np.shape(image)[-1])
+            ages = np.broadcast_to(np.asarray(image_age), (len(image),))
+            image_args = self._image_args(image[None], (self.window - 1 - ages)[None])
         features, ids = self.predictor.predict(
             inputs, self._present[order][None], *self._text_args(text, 1), *image_args
         )
@@ -147,14 +154,25 @@ class StreamingCapture:
             return None, None
         return np.repeat(np.asarray(text, np.float32)[None], count, 0), np.ones(count, bool)
 
-    def _image_args(self, image, rows) -> tuple:
-        """(image, image_present, image_step) for windows whose view sits at window ``rows``."""
-        if image is None:
-            return ()
+    def _image_args(self, image: np.ndarray, rows: np.ndarray) -> tuple:
+        """(image, image_present, image_step) for windows (N, K, D) whose views sit at
+        window rows (N, K) (outside the window: not present)."""
         rows = np.asarray(rows)
-        image = np.asarray(image, np.float32)
-        image = np.repeat(image[None], len(rows), 0) if image.ndim == 1 else image
-        return image, (rows >= 0) & (rows < self.window), np.clip(rows, 0, self.window - 1) // VIEW_FRAMES
+        return (
+            np.asarray(image, np.float32),
+            (rows >= 0) & (rows < self.window),
+            np.clip(rows, 0, self.window - 1) // VIEW_FRAMES,
+        )
+
+    def _view_args(self, views: np.ndarray, newest: np.ndarray, ends: np.ndarray) -> tuple:
+        """Image arguments of windows ending at frames ``ends`` (N,) from a sequence's views
+        (V, D; a row of NaN where the camera had no frame): view ``newest`` (N,) and every
+        ``view_spacing`` views back."""
+        index = spaced_views(newest, self.image_views, self.view_spacing)  # (N, K)
+        rows = self.window - 1 - (np.asarray(ends)[:, None] - view_frame(index))
+        image = views[np.clip(index, 0, len(views) - 1)]
+        seen = (index >= 0) & (index < len(views)) & np.isfinite(image).all(-1)  # NaN rows: no frame then
+        return self._image_args(np.nan_to_num(image), np.where(seen, rows, -1))
 
     def forward_online(
         self,
@@ -170,7 +188,8 @@ class StreamingCapture:
         with the root integrated as ``step`` does, and each reported pose in the frame of
         the window that produced it (T - lookahead, 22, 3; what evaluation scores).
         ``views``: (V, D) features of camera frames at ``view_frames`` (every step's last
-        frame); each window uses the newest one, as the live camera's newest frame."""
+        frame); each window uses the newest one (and ``image_views`` - 1 older ones), as
+        the live camera's newest frames."""
         frames = len(acc)
         ends = np.arange(self.lookahead, frames)
         if not len(ends):
@@ -182,8 +201,7 @@ class StreamingCapture:
             inputs = imu.network_inputs(acc[index], ori[index], present[index])
             image_args = ()
             if views is not None:
-                newest = np.clip(newest_view(chunk), 0, len(views) - 1)
-                image_args = self._image_args(views[newest], self.window - 1 - (chunk - view_frame(newest)))
+                image_args = self._view_args(views, np.minimum(newest_view(chunk), len(views) - 1), chunk)
             normalised, _ = self.predictor.predict(
                 inputs, present[index], *self._text_args(text, len(index)), *image_args
             )
@@ -220,7 +238,8 @@ class StreamingCapture:
 
     def offline(self, acc, ori, present, text=None, stride: int | None = None, views=None) -> OfflineResult:
         """Blended features, and each window's own features and codes. ``views``: (V, D)
-        camera features at ``view_frames``; each window uses the one nearest its middle."""
+        camera features at ``view_frames``; each window uses the one nearest its middle
+        (one view per window), or its last and the ones spaced back from it (several)."""
         frames = len(acc)
         if frames < self.window:  # hold the last frame to fill one window
             pad = self.window - frames
@@ -230,8 +249,8 @@ class StreamingCapture:
         inputs = imu.network_inputs(acc[index], ori[index], present[index])
         image_args = ()
         if views is not None:
-            view = np.clip(newest_view(starts + self.window // 2 - 1), 0, len(views) - 1)
-            image_args = self._image_args(views[view], view_frame(view) - starts)
+            newest = newest_view(starts + (self.window // 2 if self.image_views == 1 else self.window) - 1)
+            image_args = self._view_args(views, np.clip(newest, 0, len(views) - 1), starts + self.window - 1)
         normalised, ids = self.predictor.predict(
             inputs, present[index], *self._text_args(text, len(starts)), *image_args
         )

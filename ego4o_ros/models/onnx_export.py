@@ -30,14 +30,15 @@ def export_ego4o(model: Ego4oModel, path: str | Path, window: int = 64, opset: i
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text_dim, image_dim = model.encoder_config.text_dim, model.encoder_config.image_dim
+    views = model.encoder_config.image_views  # a fixed axis: fewer frames are padded, masked
     example = (
         torch.zeros(1, window, 5, 9),
         torch.ones(1, window, 5, dtype=torch.bool),
         torch.zeros(1, text_dim),
         torch.zeros(1, dtype=torch.bool),
-        torch.zeros(1, image_dim),
-        torch.zeros(1, dtype=torch.bool),
-        torch.zeros(1, dtype=torch.long),
+        torch.zeros(1, views, image_dim),
+        torch.zeros(1, views, dtype=torch.bool),
+        torch.zeros(1, views, dtype=torch.long),
     )
     torch.onnx.export(
         _Ego4oWindow(model).eval(),
@@ -74,7 +75,7 @@ class OnnxEgo4o:
         options.intra_op_num_threads = threads
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         inputs = self.session.get_inputs()
-        self.text_dim, self.image_dim = inputs[2].shape[1], inputs[4].shape[1]
+        self.text_dim, self.image_views, self.image_dim = inputs[2].shape[1], inputs[4].shape[1], inputs[4].shape[2]
         self.last_confidence: np.ndarray | None = None  # (N, T', parts), as WindowPredictor keeps it
 
     def predict(
@@ -83,10 +84,9 @@ class OnnxEgo4o:
         batch = len(imu_inputs)
         if text is None:
             text, text_present = np.zeros((batch, self.text_dim), np.float32), np.zeros(batch, bool)
-        if image is None:
-            image, image_present = np.zeros((batch, self.image_dim), np.float32), np.zeros(batch, bool)
-        if image_step is None:  # the window's last step, as FusionEncoder defaults
-            image_step = np.full(batch, np.asarray(imu_inputs).shape[1] // 4 - 1)
+        image, image_present, image_step = self._views(
+            batch, np.asarray(imu_inputs).shape[1] // 4, image, image_present, image_step
+        )
         features, ids, self.last_confidence = self.session.run(
             None,
             {
@@ -95,8 +95,31 @@ class OnnxEgo4o:
                 "text": np.asarray(text, np.float32),
                 "text_present": np.ones(batch, bool) if text_present is None else np.asarray(text_present, bool),
                 "image": np.asarray(image, np.float32),
-                "image_present": np.ones(batch, bool) if image_present is None else np.asarray(image_present, bool),
-                "image_step": np.asarray(image_step, np.int64),
+                "image_present": image_present,
+                "image_step": image_step,
             },
         )
         return features, ids
+
+    def _views(self, batch: int, steps: int, image, image_present, image_step) -> tuple:
+        """Image inputs at the exported view count: (B, D) is one view; fewer views than
+        exported are padded with masked ones (the model ignores them); no step = the last."""
+        k = self.image_views
+        if image is None:
+            image, image_present = np.zeros((batch, 0, self.image_dim), np.float32), np.zeros((batch, 0), bool)
+        image = np.asarray(image, np.float32)
+        if image.ndim == 2:
+            image = image[:, None]
+            image_present = None if image_present is None else np.asarray(image_present)[:, None]
+            image_step = None if image_step is None else np.asarray(image_step)[:, None]
+        views = image.shape[1]
+        present = np.ones((batch, views), bool) if image_present is None else np.asarray(image_present, bool)
+        step = np.full((batch, views), steps - 1) if image_step is None else np.asarray(image_step)
+        if views > k:
+            raise ValueError(f"this ONNX model takes at most {k} camera frames per window, got {views}")
+        pad = k - views
+        return (
+            np.concatenate([image, np.zeros((batch, pad, self.image_dim), np.float32)], 1),
+            np.concatenate([present, np.zeros((batch, pad), bool)], 1),
+            np.concatenate([step, np.full((batch, pad), steps - 1)], 1).astype(np.int64),
+        )

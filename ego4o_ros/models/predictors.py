@@ -35,6 +35,7 @@ class WindowPredictor:
     def __init__(self, name: str, model: torch.nn.Module):
         self.name, self.model = name, model
         self.uses_text = isinstance(model, Ego4oModel)
+        self.image_views = model.encoder_config.image_views if self.uses_text else 1
         self.last_confidence: np.ndarray | None = None  # (N, T', parts) of the last Ego4o call
 
     @torch.inference_mode()
@@ -61,9 +62,9 @@ class WindowPredictor:
 
 
 def optional_tensors(values: np.ndarray | None, present: np.ndarray | None):
-    """An optional (B, D) input and its (B,) flags as tensors (all present when flags are None)."""
+    """An optional (B, [K,] D) input and its (B, [K]) flags as tensors (all present when flags are None)."""
     if values is None:
         return None, None
     values = torch.from_numpy(np.ascontiguousarray(values, np.float32))
-    flags = np.ones(len(values), bool) if present is None else present
+    flags = np.ones(values.shape[:-1], bool) if present is None else present
     return values, torch.from_numpy(np.ascontiguousarray(flags, bool))

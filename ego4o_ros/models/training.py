@@ -111,7 +111,7 @@ def train_ego4o(
     normalizer = vqvae_card.normalizer()
     windows = TrainingWindows(cache, "train", normalizer)
     windows.text_table = text_table(cache, make_text_encoder(text_backend), texts=windows.all_texts())
-    windows.image_table = image_table
+    windows.image_table, windows.image_views = image_table, config.image_views
     masking = MaskingConfig()
     all_latents, all_ids = vqvae_targets(vqvae, windows, progress=progress)
 

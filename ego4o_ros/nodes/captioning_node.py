@@ -4,11 +4,14 @@ Subscribes ``joint_poses`` (what the fusion node captured) and the camera, and
 publishes ``description`` (``std_msgs/String``, which the fusion node reads back as
 its text input: the loop) and, when the message package is built,
 ``description_stamped`` (``ego4o_ros/msg/MotionDescription``). It runs in its own
-process in production so a slow captioner never stalls capture.
+process in production so a slow captioner never stalls capture, and describes in a
+worker thread (one description at a time; a due one is skipped while the last still runs),
+so it never stalls an executor it shares with other nodes either.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import sys
 from pathlib import Path
@@ -93,6 +96,8 @@ class CaptioningNode(Node):
         self.images_rejected = 0
         self.descriptions: list[str] = []
         self._last_described = None
+        self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="captioner")
+        self._running: concurrent.futures.Future | None = None
         warn_unknown_parameters(self)
 
     def _on_image(self, msg: Image) -> None:
@@ -120,11 +125,36 @@ class CaptioningNode(Node):
             self._last_described = None
         self.captioner.push_ros(stamp, joints)
         # Driven by the motion's own stamps, so bags replayed fast are captioned alike.
-        if self._last_described is None or stamp - self._last_described >= self.period:
-            description = self.captioner.describe()
-            if description is not None:
+        due = self._last_described is None or stamp - self._last_described >= self.period
+        if due and (self._running is None or self._running.done()):
+            snapshot = self.captioner.snapshot()
+            if snapshot is not None:
                 self._last_described = stamp
-                self._publish(description)
+                self._running = self._worker.submit(self._describe, snapshot)
+
+    def _describe(self, snapshot) -> None:
+        try:
+            description = self.captioner.describe(snapshot)
+        except Exception as error:  # noqa: BLE001 - a failed description must not end the node
+            self.get_logger().error(f"describing failed: {type(error).__name__}: {error}")
+            return
+        if description is not None:
+            self._publish(description)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """True once no description is being made (tests, shutdown)."""
+        running = self._running
+        if running is None:
+            return True
+        try:
+            running.result(timeout)
+        except concurrent.futures.TimeoutError:
+            return False
+        return True
+
+    def destroy_node(self):
+        self._worker.shutdown(wait=True, cancel_futures=True)
+        return super().destroy_node()
 
     def _publish(self, description) -> None:
         self.pub_text.publish(String(data=description.text))

@@ -240,6 +240,62 @@ def describe(action: str, style: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+# ---------------------------------------------------------------- descriptions -> labels
+def description_words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9'-]+", text.lower())
+
+
+def _phrase_table(phrases: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
+    """(phrase, label) pairs, longest phrase first; labels with identical phrase sets merge."""
+    canonical = {}
+    for label, values in phrases.items():
+        canonical.setdefault(tuple(sorted(p.strip() for p in values if p.strip())), label)
+    table = [
+        (" ".join(description_words(p)), canonical[tuple(sorted(q.strip() for q in values if q.strip()))])
+        for label, values in phrases.items()
+        for p in values
+        if p.strip()
+    ]
+    return sorted(set(table), key=lambda x: -len(x[0]))
+
+
+_ACTION_TABLE = _phrase_table(ACTION_PHRASES)
+_STYLE_TABLE = _phrase_table(STYLE_PHRASES)
+# The labels a description can name (styles with the same phrases, e.g. old/elderly, are one).
+ACTION_LABELS = tuple(sorted({label for _, label in _ACTION_TABLE}))
+STYLE_LABELS = tuple(sorted({label for _, label in _STYLE_TABLE} | {"normal"}))
+
+
+def canonical_style(style: str) -> str:
+    values = tuple(sorted(p.strip() for p in STYLE_PHRASES.get(style, ()) if p.strip()))
+    return next(
+        (
+            label
+            for phrase, label in _STYLE_TABLE
+            if values and tuple(sorted(p.strip() for p in STYLE_PHRASES[label] if p.strip())) == values
+        ),
+        style,
+    )
+
+
+def _find(text: str, table) -> str | None:
+    padded = f" {' '.join(description_words(text))} "
+    for phrase, label in table:
+        if f" {phrase} " in padded:
+            return label
+    return None
+
+
+def action_of(text: str) -> str | None:
+    """The Bandai action a description names (longest synonym found), or None."""
+    return _find(text, _ACTION_TABLE)
+
+
+def style_of(text: str) -> str:
+    """The Bandai style a description names; "normal" when it names none."""
+    return _find(text, _STYLE_TABLE) or "normal"
+
+
 def labels_from_name(name: str) -> tuple[int, str, str, str]:
     """``dataset-2_walk-turn-left_elderly_003`` -> (2, "walk-turn-left", "elderly", "003")."""
     stem = Path(name).name.removesuffix(".bvh").removesuffix(".json")

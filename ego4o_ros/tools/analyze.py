@@ -25,6 +25,9 @@ def main(argv=None) -> int:
         help="close the live loop offline: capture again with the descriptions as the model's text input (slower)",
     )
     parser.add_argument("--no-captions", action="store_true", help="no descriptions")
+    parser.add_argument(
+        "--no-image", action="store_true", help="leave the recorded camera frames out of the capture (IMUs only)"
+    )
     parser.add_argument("--no-inputs", action="store_true", help="leave the input topics out of the output bag")
     parser.add_argument("--no-report", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
@@ -36,6 +39,7 @@ def main(argv=None) -> int:
         params=args.params,
         weights=args.weights,
         captions=not args.no_captions,
+        image=not args.no_image,
         tto=args.tto,
         copy_inputs=not args.no_inputs,
         report=not args.no_report,
