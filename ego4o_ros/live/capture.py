@@ -143,12 +143,14 @@ class LiveCapture:
         (a stopped camera). A model with several views per window gets, for each earlier
         view time (every ``view_spacing`` steps back), the frame nearest it, where one is
         within ``image_max_age_s``."""
-        frames = list(self._images)
         max_age = self.config.image_max_age_s
-        if not frames or t - frames[-1][1] > max_age:
+        newest = self._images[-1] if self._images else None
+        if newest is None or t - newest[1] > max_age:
             return None, 0
+        chosen = [newest]
+        # The history is copied only for a model that reads older frames (not on every step).
+        frames = list(self._images) if self.streaming.image_views > 1 else []
         spacing_s = self.streaming.view_spacing * VIEW_FRAMES / self.fps
-        chosen = [frames[-1]]
         for j in range(1, self.streaming.image_views):
             target = t - j * spacing_s
             nearest = min(frames, key=lambda f: abs(f[1] - target))

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..core import features, imu, metrics
+from ..core import body, features, imu, metrics
 from ..core.dataset import DatasetConfig, pad_clip, split_of
 from ..readers.sources import iter_source, read_item
 from .online import StreamingCapture, blend_weights, blend_windows, offline_starts, sliding_index
@@ -469,14 +469,11 @@ class Evaluator:
 
 
 GROUP_ORDER = ("all", "dataset 1", "dataset 2", "unseen pairs", "1 IMU", "2 IMU", "3 IMU")
-# The body part each IMU site sits on: a combination without that site joins the group
-# "without <site>", whose part column is that part's error where no sensor is worn on it.
-SITE_PARTS = {
-    "head": "spine_head",
-    "left_wrist": "left_arm",
-    "right_wrist": "right_arm",
-    "left_pocket": "left_leg",
-    "right_pocket": "right_leg",
+# The body part each IMU site sits on (the part holding the joint it measures): a
+# combination without that site joins the group "without <site>", whose part column is
+# that part's error where no sensor is worn on it.
+SITE_PARTS = {  # in the order of the body parts
+    site.name: part for part, joints in body.BODY_PARTS.items() for site in imu.SITES if site.ori_joint in joints
 }
 
 

