@@ -44,6 +44,7 @@ setup(
             "ego4o-train = ego4o_ros.tools.train:main",
             "ego4o-evaluate = ego4o_ros.tools.evaluate:main",
             "ego4o-caption-eval = ego4o_ros.tools.caption_eval:main",
+            "ego4o-calibrate-feedback = ego4o_ros.tools.calibrate_feedback:main",
             "ego4o-benchmark = ego4o_ros.tools.benchmark:main",
             "ego4o-capture = ego4o_ros.tools.capture:main",
             "ego4o-graph-benchmark = ego4o_ros.tools.graph_benchmark:main",

@@ -114,7 +114,7 @@ from std_msgs.msg import String
 
 rclpy.init()
 node = rclpy.create_node("description_flooder")
-pub = node.create_publisher(String, "description", QoSProfile(depth=3000, reliability=ReliabilityPolicy.RELIABLE))
+pub = node.create_publisher(String, "text_input", QoSProfile(depth=3000, reliability=ReliabilityPolicy.RELIABLE))
 deadline = time.monotonic() + 30
 while pub.get_subscription_count() < 1 and time.monotonic() < deadline:
     time.sleep(0.05)

@@ -143,6 +143,14 @@ def test_encoder_pretraining_learns_labels_from_descriptions(base):
         optimizer.step()
     assert float(losses["loss"]) < 0.2 * first
     assert float(losses["action_accuracy"]) == 1.0 and float(losses["style_accuracy"]) == 1.0
+    # its action head is what the loop's confidence reads: sure of the patterns it learned
+    model.eval()
+    confidence = model.confidence(list(patterns))
+    assert confidence.shape == (2,) and (confidence > 0.9).all()
+    noise = model.confidence(list(torch.randint(0, 128, (8, 16, 6))))
+    assert noise.mean() < confidence.mean()
+    model.config = LmCaptionerConfig(actions=("walk", "run"), styles=("normal", "sad"), feedback_min_confidence=0.95)
+    assert model.feeds_back(0.96) and not model.feeds_back(0.94)
 
 
 def test_image_slot_is_masked_until_images_exist(base):
@@ -335,6 +343,58 @@ def test_live_captioner_backends(tiny):
             assert captioner.windows == 2 and captioner.codes(np.asarray(motion[:100])).shape == (2 * 8, 6)
     with pytest.raises(ValueError, match="backend"):
         LiveCaptioner(weights, backend="gpt")
+
+
+def test_live_captioner_feeds_back_only_what_it_is_sure_of(tiny, tmp_path):
+    """The calibrated threshold in the card decides ``fed_back``; the description is said
+    either way (the code captioner has no confidence and is always fed back)."""
+    from ego4o_ros.core import features
+    from ego4o_ros.live.captioning import LiveCaptioner
+    from ego4o_ros.readers.bandai import read_bandai
+
+    _, trained = tiny
+    motion = features.retarget_to_template(read_bandai(paths.SAMPLE_CLIP, target_fps=30).joints)
+    said = {}
+    for threshold in (0.0, 1.01):
+        weights = tmp_path / f"w{threshold}"
+        shutil.copytree(trained, weights)
+        card = json.loads((weights / "lm_captioner.json").read_text())
+        card["model_config"]["feedback_min_confidence"] = threshold
+        (weights / "lm_captioner.json").write_text(json.dumps(card))
+        captioner = LiveCaptioner(weights, min_frames=16, backend="llm")
+        for i, joints in enumerate(motion[:100]):
+            captioner.push(i / 30.0, joints)
+        description = captioner.describe()
+        assert 0.0 < description.confidence <= 1.0
+        assert description.fed_back == (threshold == 0.0)
+        said[threshold] = description.text
+    assert said[0.0] == said[1.01]
+    codes = LiveCaptioner(trained, min_frames=16, backend="codes")
+    for i, joints in enumerate(motion[:100]):
+        codes.push(i / 30.0, joints)
+    description = codes.describe()
+    assert description.confidence is None and description.fed_back
+
+
+def test_feedback_threshold_is_the_one_that_captures_best():
+    from ego4o_ros.models.feedback_calibration import LoopRecord, choose_threshold, gated_mpjpe
+
+    def record(confidence, imu_mm, text_mm, frames=100):
+        return LoopRecord("take", (0,), frames, confidence, imu_mm, text_mm, "a person walks.")
+
+    # sure descriptions help, unsure ones hurt: the best threshold sits between them
+    records = [record(0.9, 40.0, 30.0), record(0.85, 50.0, 45.0), record(0.4, 60.0, 90.0), record(0.3, 70.0, 80.0)]
+    threshold, table = choose_threshold(records)
+    assert 0.4 < threshold <= 0.85
+    assert table[threshold] == pytest.approx((30 + 45 + 60 + 70) / 4)
+    assert gated_mpjpe(records, 0.0) == pytest.approx((30 + 45 + 90 + 80) / 4)
+    assert gated_mpjpe(records, np.inf) == pytest.approx((40 + 50 + 60 + 70) / 4)
+    # frames weigh: one long take where the text hurts pulls the threshold above it
+    records.append(record(0.88, 100.0, 200.0, frames=1000))
+    assert choose_threshold(records)[0] > 0.88
+    # texts that always help: feed everything back (ties go to the lower threshold)
+    helpful = [record(c, 50.0, 40.0) for c in (0.2, 0.5, 0.9)]
+    assert choose_threshold(helpful)[0] == 0.0
 
 
 def test_caption_evaluation_prints_every_row(tiny, capsys, tmp_path):

@@ -29,17 +29,19 @@ def run(tmp_path_factory):
         "wearable_replay": {"outages": ["head:2.0:4.0"], "camera_rate": 10.0},
         "fusion": {"imu.right_wrist.frame_id": "right_wrist_imu"},
         "recorder": {"output": str(bag)},
+        "captioning": {"feedback_min_confidence": 0.0},  # every description closes the loop
     }
     params = share_file("config", "capture.yaml")
     rclpy.init()
     executor = make_executor()
     nodes = {}
-    received = {"joint_states": [], "diagnostics": [], "description": []}
+    received = {"joint_states": [], "diagnostics": [], "description": [], "text_input": []}
     try:
         probe = rclpy.create_node("test_probe")
         probe.create_subscription(JointState, "joint_states", received["joint_states"].append, reliable_qos(100))
         probe.create_subscription(DiagnosticArray, "/diagnostics", received["diagnostics"].append, reliable_qos())
         probe.create_subscription(String, "description", received["description"].append, reliable_qos())
+        probe.create_subscription(String, "text_input", received["text_input"].append, reliable_qos())
         garbage_imu = probe.create_publisher(Imu, "imu/right_wrist", sensor_qos())
         garbage_image = probe.create_publisher(Image, "camera/image_raw", sensor_qos(5))
         executor.add_node(probe)
@@ -106,7 +108,9 @@ def test_joint_states_at_model_rate_with_sample_stamps_and_urdf_names(run):
 
 
 def test_description_loop_reaches_fusion(run):
-    assert run["received"]["description"], "the captioning node published nothing"
+    said = [m.data for m in run["received"]["description"]]
+    assert said, "the captioning node published nothing"
+    assert [m.data for m in run["received"]["text_input"]] == said  # fed back: threshold 0
     assert run["fusion"].capture.stats.texts >= 1
     assert any(n for n in run["captioner"].descriptions)
 

@@ -80,6 +80,7 @@ class Caption:
     start_ns: int
     end_ns: int
     source: str
+    fed_back: bool = True  # taken as the capture model's text input (the LM captioner is sure enough)
 
 
 @dataclass
@@ -244,7 +245,8 @@ class Analyzer:
             return self._motion(grid, motion.valid, motion.features, motion.joints, motion.segments)
         margin = self.capture.window // 2 if margin is None else margin
         centres = np.array([(c.start_ns + c.end_ns) // 2 for c in captions])
-        embeddings = self.embed([c.text for c in captions])
+        # A description the captioner was not sure of is not fed back: its stretch runs without text.
+        embeddings = [e if c.fed_back else None for c, e in zip(captions, self.embed([c.text for c in captions]))]
         nearest = np.abs(grid.stamps_ns[:, None] - centres[None]).argmin(1)
         features, joints = motion.features.copy(), motion.joints.copy()
         for a, b in motion.segments:
@@ -320,18 +322,27 @@ class Analyzer:
         inputs = imu.network_inputs(grid.acc[index], grid.ori[index], grid.present[index])
         _, ids = self.predictor.predict(inputs, grid.present[index])
         first = grid.stamps_ns[index[:, 0]]
+        fed_back = np.ones(len(schedule), bool)
         if ids is not None and hasattr(self.captioner, "captioner"):
-            texts = self.captioner.captioner.describe(ids)
+            model = self.captioner.captioner
+            texts = model.describe(ids)
+            if hasattr(model, "confidence"):  # the LM captioner: fed back only when sure enough
+                fed_back = np.array([model.feeds_back(c) for c in model.confidence(list(ids))])
             source = f"{self.captioner.source} (capture codes)"
         else:
             texts, source = [], self.captioner.source
-            for a, i in schedule:
+            for n, (a, i) in enumerate(schedule):
                 self.captioner.reset()
                 for k in range(max(a, i - window), i + 1):
                     self.captioner.push(grid.stamps_ns[k] * 1e-9, motion.joints[k])
                 description = self.captioner.describe()
                 texts.append(description.text if description else "")
-        return [Caption(text, int(s), int(grid.stamps_ns[i]), source) for text, s, i in zip(texts, first, ends) if text]
+                fed_back[n] = description is None or description.fed_back
+        return [
+            Caption(text, int(s), int(grid.stamps_ns[i]), source, bool(f))
+            for text, s, i, f in zip(texts, first, ends, fed_back)
+            if text
+        ]
 
     def analyze(self, bag: str | Path, out_dir: Path, progress=None) -> Analysis:
         """Run every stage on one bag, writing into ``out_dir`` (created)."""

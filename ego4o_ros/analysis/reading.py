@@ -32,7 +32,15 @@ from ..live.sensors import MAX_ACCELERATION, REJECT_REASONS, ImuConvention, to_b
 from .cdr import decode_imu, decode_pose_array
 
 # What the analysis publishes itself: the recorded live versions are kept under live/.
-OUTPUT_TOPICS = ("joint_states", "joint_poses", "skeleton_markers", "smpl_pose", "description", "description_stamped")
+OUTPUT_TOPICS = (
+    "joint_states",
+    "joint_poses",
+    "skeleton_markers",
+    "smpl_pose",
+    "description",
+    "description_stamped",
+    "text_input",
+)
 TRUTH_TOPIC = "ground_truth/joint_poses"
 CAMERA_TOPICS = {
     "sensor_msgs/msg/Image": "camera/image_raw",

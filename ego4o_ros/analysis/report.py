@@ -39,13 +39,15 @@ ANGLE_JOINTS = (
 
 
 def merged_captions(captions) -> list[tuple[int, int, str]]:
-    """Consecutive identical descriptions as one span (start ns, end ns, text)."""
+    """Consecutive identical descriptions as one span (start ns, end ns, text); one the
+    captioner was unsure of (not fed back into capture) says so."""
     spans = []
     for c in captions:
-        if spans and spans[-1][2] == c.text:
-            spans[-1] = (spans[-1][0], c.end_ns, c.text)
+        text = c.text if c.fed_back else f"{c.text} (unsure: not fed back)"
+        if spans and spans[-1][2] == text:
+            spans[-1] = (spans[-1][0], c.end_ns, text)
         else:
-            spans.append((c.start_ns, c.end_ns, c.text))
+            spans.append((c.start_ns, c.end_ns, text))
     return spans
 
 

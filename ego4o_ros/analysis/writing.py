@@ -128,6 +128,7 @@ def write_arrays(analysis, out_dir: Path) -> dict:
         "caption_texts": np.array([c.text for c in analysis.captions], dtype=str),
         "caption_start_ns": np.array([c.start_ns for c in analysis.captions], np.int64),
         "caption_end_ns": np.array([c.end_ns for c in analysis.captions], np.int64),
+        "caption_fed_back": np.array([c.fed_back for c in analysis.captions], bool),
     }
     if recording.truth is not None:
         arrays["truth_stamps_ns"], arrays["truth_joints_ros"] = recording.truth

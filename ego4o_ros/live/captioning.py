@@ -14,6 +14,11 @@ and described by one of two backends behind the same ``describe``:
 
 ``backend="auto"`` takes ``llm`` when its weights are there, else ``codes``.
 
+The LM captioner also says how sure it is of the action; below its calibrated
+``feedback_min_confidence`` a description is still said, but not fed back into capture
+(``Description.fed_back``): a wrong action in the text costs capture more than a right
+one gains.
+
 A language-model captioner trained with images (its card names an image model) also
 reads the newest camera frame (``set_image``) through its image slot: the [image, motion]
 instruction; without a recent frame it gets the [motion] one.
@@ -22,7 +27,7 @@ instruction; without a recent frame it gets the [motion] one.
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +48,8 @@ class Description:
     window_end: float  # s, stamp of the last
     source: str
     with_image: bool = False
+    confidence: float | None = None  # the LM captioner's certainty of the action (None: codes)
+    fed_back: bool = True  # whether the capture model should take it as its text input
 
 
 BACKENDS = ("auto", "llm", "codes")
@@ -69,7 +76,10 @@ class LiveCaptioner:
         windows: int | None = None,
         base_model: str | None = None,
         image_max_age_s: float = 1.0,
+        feedback_min_confidence: float | None = None,
     ):
+        """``feedback_min_confidence``: overrides the LM captioner card's calibrated threshold
+        (0 = feed every description back, > 1 = none)."""
         weights = Path(weights)
         self.image_encoder, self.image_max_age_s = None, image_max_age_s
         self._image = None  # (stamp, decode) of the newest camera frame
@@ -87,6 +97,8 @@ class LiveCaptioner:
                     "train one (ego4o-train lm_captioner) or use backend 'codes'"
                 )
             self.captioner, card = LmCaptioner.load(weights / "lm_captioner", base_model, merged=True)
+            if feedback_min_confidence is not None:
+                self.captioner.config = replace(self.captioner.config, feedback_min_confidence=feedback_min_confidence)
             books = torch.stack([q.codebook for q in self.vqvae.quantizers])
             if card.feature_mean != vqvae_card.feature_mean or not torch.allclose(books, self.captioner.codebooks):
                 raise ValueError(
@@ -150,11 +162,15 @@ class LiveCaptioner:
             return None
         joints, first, last, image = snapshot
         ids = self.codes(joints)
+        if self.backend != "llm":
+            return Description(self.captioner.describe(ids[None])[0], first, last, self.source)
+        confidence = float(self.captioner.confidence([ids])[0])
+        fed_back = self.captioner.feeds_back(confidence)
         if self.image_encoder is not None and image is not None:
             features = self.image_encoder.encode(np.asarray(image[1]())[None])
             text = self.captioner.describe(ids[None], features, np.ones(1, bool))[0]
-            return Description(text, first, last, self.source, with_image=True)
-        return Description(self.captioner.describe(ids[None])[0], first, last, self.source)
+            return Description(text, first, last, self.source, True, confidence, fed_back)
+        return Description(self.captioner.describe(ids[None])[0], first, last, self.source, False, confidence, fed_back)
 
     def codes(self, joints: np.ndarray) -> np.ndarray:
         """Joints (T, 22, 3), body frame -> part codes (K * T', parts) of the last K whole

@@ -346,13 +346,23 @@ class Evaluator:
     def _run_lm_loop(self, groups, clip, truth, present, minutes, imu_only, sites):
         """The closed loop with the language-model captioner (on the sampled combination):
         IMU-only capture -> codes of up to ``lm_windows`` consecutive windows -> description
-        -> capture with it; beside it the IMU-only result on the same combination."""
+        -> capture with it (when the captioner is sure enough to feed it back, else the
+        IMU-only capture stands); beside it the IMU-only result on the same combination."""
         started = time.perf_counter()
-        codes = np.concatenate(list(imu_only.codes[::2][: self.lm_windows]))  # half-overlapping: every 2nd
-        text = self.lm_captioner.describe([codes])[0]
-        result = self.streams["ego4o"].offline(clip.acc, clip.ori, present, self._embed(text))
+        text, confidence = loop_description(self.lm_captioner, imu_only.codes, self.lm_windows)
+        fed_back = self.lm_captioner.feeds_back(confidence)
+        result = self.streams["ego4o"].offline(clip.acc, clip.ori, present, self._embed(text)) if fed_back else imu_only
         seconds = time.perf_counter() - started
-        self.descriptions.append({"clip": clip.name, "sites": list(sites), "text": text, "truth": clip.text})
+        self.descriptions.append(
+            {
+                "clip": clip.name,
+                "sites": list(sites),
+                "text": text,
+                "truth": clip.text,
+                "confidence": round(confidence, 4),
+                "fed_back": fed_back,
+            }
+        )
         self._record(
             groups,
             "ego4o_lm_text",
@@ -475,6 +485,23 @@ GROUP_ORDER = ("all", "dataset 1", "dataset 2", "unseen pairs", "1 IMU", "2 IMU"
 SITE_PARTS = {  # in the order of the body parts
     site.name: part for part, joints in body.BODY_PARTS.items() for site in imu.SITES if site.ori_joint in joints
 }
+
+
+def loop_description(lm_captioner, window_codes: np.ndarray, windows: int) -> tuple[str, float]:
+    """The LM captioner on an offline capture's codes (K, T', parts) of half-overlapping
+    windows: the description of its first ``windows`` disjoint windows and how sure the
+    captioner is of the action."""
+    codes = np.concatenate(list(window_codes[::2][:windows]))  # half-overlapping: every 2nd
+    return lm_captioner.describe([codes])[0], float(lm_captioner.confidence([codes])[0])
+
+
+def _action_right(descriptions: list[dict]) -> float:
+    """Fraction of LM loop descriptions naming the action of the take's own description."""
+    from ..readers.bandai import action_of
+
+    return (
+        float(np.mean([action_of(d["text"]) == action_of(d["truth"]) for d in descriptions])) if descriptions else 0.0
+    )
 
 
 def without_group(site: str) -> str:
@@ -622,6 +649,14 @@ def evaluate(
     )
     print(format_table(table, GROUP_ORDER, only_listed=True))
     print(format_unsensed(table))
+    if evaluator.descriptions:
+        fed = [d for d in evaluator.descriptions if d["fed_back"]]
+        threshold = evaluator.lm_captioner.config.feedback_min_confidence
+        print(
+            f"\nLM loop: {len(fed)} of {len(evaluator.descriptions)} descriptions fed back (action confidence "
+            f">= {threshold:.2f}); action right in {_action_right(evaluator.descriptions):.3f} of all, "
+            f"{_action_right(fed):.3f} of those fed back"
+        )
     result = {"summary": summary, "table": table, "lm_descriptions": evaluator.descriptions}
     if json_path:
         Path(json_path).write_text(json.dumps(result, indent=1))

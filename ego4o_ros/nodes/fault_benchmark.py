@@ -203,7 +203,7 @@ class FaultRun:
         self.pub_imu = {site: node.create_publisher(Imu, f"imu/{site}", sensor_qos()) for site in self.config.sites}
         self.pub_image = node.create_publisher(Image, "camera/image_raw", sensor_qos(5))
         self.pub_compressed = node.create_publisher(CompressedImage, "camera/image_raw/compressed", sensor_qos(5))
-        self.pub_text = node.create_publisher(String, "description", reliable_qos(100))
+        self.pub_text = node.create_publisher(String, "text_input", reliable_qos(100))
         for site in self.config.sites:
             node.create_subscription(
                 Imu, f"raw/imu/{site}", lambda data, s=site: self._relay(s, data), sensor_qos(), raw=True
@@ -211,7 +211,7 @@ class FaultRun:
         node.create_subscription(
             Image, "raw/camera/image_raw", lambda data: self._relay(CAMERA, data), sensor_qos(5), raw=True
         )
-        node.create_subscription(String, "raw/description", self._on_caption, reliable_qos(10))
+        node.create_subscription(String, "raw/text_input", self._on_caption, reliable_qos(10))
         node.create_subscription(JointState, "joint_states", self._on_joint_states, reliable_qos(100))
         node.create_subscription(PoseArray, "joint_poses", self._on_poses, reliable_qos(100))
         node.create_subscription(PoseArray, "ground_truth/joint_poses", self._on_truth, sensor_qos(100))
@@ -433,7 +433,7 @@ class FaultRun:
         )
         captioning = Child(
             "captioning",
-            dataclasses.replace(specs["captioning"], remappings=(("description", "raw/description"),)),
+            dataclasses.replace(specs["captioning"], remappings=(("text_input", "raw/text_input"),)),
             {},
         )
         bags = [config.out / "bag_1", config.out / "bag_2"]

@@ -1,8 +1,9 @@
 """Fusion node: wearable IMUs (+ camera, + descriptions) -> body pose, online.
 
 Subscribes ``imu/<site>`` (``sensor_msgs/Imu``, any subset of the five sites, each
-with its own convention), ``camera/image_raw`` (+ ``/compressed``) and ``description``
-(``std_msgs/String``, the captioning loop). Publishes, stamped with the time of the
+with its own convention), ``camera/image_raw`` (+ ``/compressed``) and ``text_input``
+(``std_msgs/String``: the captioning node's descriptions it is sure of, the loop; or any
+other source of a description). Publishes, stamped with the time of the
 pose they describe: ``joint_states``, ``joint_poses``, ``smpl_pose`` (when the
 message package is built), ``skeleton_markers`` and ``/diagnostics``. Services
 ``~/calibrate_tpose`` and ``~/reset_heading`` (``std_srvs/Trigger``).
@@ -187,7 +188,7 @@ class FusionNode(Node):
             self.create_subscription(Imu, topic, functools.partial(self._on_imu, site), sensor_qos(depth))
         self.create_subscription(Image, "camera/image_raw", self._on_image, sensor_qos(5))
         self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_compressed, sensor_qos(5))
-        self.create_subscription(String, "description", self._on_description, reliable_qos())
+        self.create_subscription(String, "text_input", self._on_description, reliable_qos())
         self.create_service(Trigger, "~/calibrate_tpose", self._on_calibrate)
         self.create_service(Trigger, "~/reset_heading", self._on_reset_heading)
         # The timer lets silent sensors expire; data arrival drives output otherwise.

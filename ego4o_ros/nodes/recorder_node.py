@@ -37,6 +37,7 @@ DEFAULT_TOPICS = [
     "skeleton_markers",
     "description",
     "description_stamped",
+    "text_input",
     "ground_truth/joint_poses",
     "camera/image_raw",  # the head camera (64x64 rendered views: ~0.4 MB/s at 30 Hz)
     "camera/image_raw/compressed",
