@@ -110,6 +110,8 @@ EXPECTED_FIELDS = {
         ("builtin_interfaces/Time", "window_end"),
         ("string", "text"),
         ("string", "source"),
+        ("float32", "confidence"),
+        ("bool", "fed_back"),
     ],
 }
 

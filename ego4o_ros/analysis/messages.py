@@ -151,7 +151,14 @@ def string_cdr(text: str) -> bytes:
 
 
 def description_stamped_cdr(
-    store, text: str, window_start_ns: int, window_end_ns: int, source: str, frame_id: str = "world"
+    store,
+    text: str,
+    window_start_ns: int,
+    window_end_ns: int,
+    source: str,
+    frame_id: str = "world",
+    fed_back: bool = True,
+    confidence: float = float("nan"),
 ) -> bytes:
     """``ego4o_ros/msg/MotionDescription`` (``store`` must know it: ``custom_store()``)."""
 
@@ -168,5 +175,7 @@ def description_stamped_cdr(
         window_end=stamp(window_end_ns),
         text=text,
         source=source,
+        confidence=float(confidence),
+        fed_back=bool(fed_back),
     )
     return bytes(store.serialize_cdr(msg, "ego4o_ros/msg/MotionDescription"))

@@ -74,7 +74,7 @@ def write_bag(analysis, path: Path, config) -> dict:
                         caption_stamps,
                         [
                             messages.description_stamped_cdr(
-                                store, c.text, c.start_ns, c.end_ns, c.source, config.frame_id
+                                store, c.text, c.start_ns, c.end_ns, c.source, config.frame_id, c.fed_back
                             )
                             for c in analysis.captions
                         ],
