@@ -326,7 +326,7 @@ class Analyzer:
         if ids is not None and hasattr(self.captioner, "captioner"):
             model = self.captioner.captioner
             texts = model.describe(ids)
-            if hasattr(model, "confidence"):  # the LM captioner: fed back only when sure enough
+            if self.captioner.backend == "llm":  # the LM captioner: fed back only when sure enough
                 fed_back = np.array([model.feeds_back(c) for c in model.confidence(list(ids))])
             source = f"{self.captioner.source} (capture codes)"
         else:

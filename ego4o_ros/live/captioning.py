@@ -165,12 +165,15 @@ class LiveCaptioner:
         if self.backend != "llm":
             return Description(self.captioner.describe(ids[None])[0], first, last, self.source)
         confidence = float(self.captioner.confidence([ids])[0])
-        fed_back = self.captioner.feeds_back(confidence)
+        features = None
         if self.image_encoder is not None and image is not None:
             features = self.image_encoder.encode(np.asarray(image[1]())[None])
-            text = self.captioner.describe(ids[None], features, np.ones(1, bool))[0]
-            return Description(text, first, last, self.source, True, confidence, fed_back)
-        return Description(self.captioner.describe(ids[None])[0], first, last, self.source, False, confidence, fed_back)
+        present = None if features is None else np.ones(1, bool)
+        text = self.captioner.describe(ids[None], features, present)[0]
+        with_image = features is not None
+        return Description(
+            text, first, last, self.source, with_image, confidence, self.captioner.feeds_back(confidence)
+        )
 
     def codes(self, joints: np.ndarray) -> np.ndarray:
         """Joints (T, 22, 3), body frame -> part codes (K * T', parts) of the last K whole
