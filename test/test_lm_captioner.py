@@ -396,6 +396,18 @@ def test_feedback_threshold_is_the_one_that_captures_best():
     helpful = [record(c, 50.0, 40.0) for c in (0.2, 0.5, 0.9)]
     assert choose_threshold(helpful)[0] == 0.0
 
+    # cross-fitted: each half is gated at the threshold the other half chose
+    from ego4o_ros.models.feedback_calibration import cross_fitted
+
+    pairs = [
+        LoopRecord(f"take{i}", (0,), 100, c, 50.0, text_mm, "a person walks.")
+        for i, (c, text_mm) in enumerate([(0.9, 40.0), (0.3, 70.0)] * 8)
+    ]
+    value, chosen = cross_fitted(pairs)
+    assert all(0.3 < t <= 0.9 for t in chosen)  # both halves learn to keep only the sure ones
+    assert value == pytest.approx((40.0 + 50.0) / 2)
+    assert cross_fitted(helpful)[0] <= gated_mpjpe(helpful, np.inf)
+
 
 def test_caption_evaluation_prints_every_row(tiny, capsys, tmp_path):
     from ego4o_ros.models.caption_evaluation import evaluate_captions

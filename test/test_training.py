@@ -25,6 +25,12 @@ baseline:
   training: {steps: 6, batch: 8, lr: 0.001, warmup: 2}
 image:
   training: {steps: 3, batch: 8, lr: 0.001, warmup: 1}
+lm_captioner:
+  model: {lora_r: 4, lora_alpha: 8, max_windows: 2, encoder_dim: 16, encoder_heads: 2}
+  training:
+    stage0: {steps: 2, batch: 4, lr: 0.001, warmup: 1}
+    stage1: {steps: 2, batch: 2, lr: 0.01, warmup: 1}
+    stage2: {steps: 2, batch: 2, lr: 0.001, warmup: 1}
 """
 
 
@@ -51,6 +57,8 @@ def trained(tmp_path_factory):
     train.main(["image", *common])
     train.main(["ego4o", *common, *vqvae, "--image", str(weights / "image")])
     train.main(["captioner", *common, *vqvae])
+    image = ["--image", str(weights / "image")]
+    train.main(["lm_captioner", *common, *vqvae, "--ego4o", str(weights / "ego4o"), *image])
     return source, weights, cache
 
 
@@ -114,6 +122,7 @@ def test_evaluate_prints_every_row_and_group(trained, capsys, tmp_path):
             "1",
             "--tto-clips",
             "1",
+            "--lm-loop",
         ]
     )
     printed = capsys.readouterr().out
@@ -133,6 +142,11 @@ def test_evaluate_prints_every_row_and_group(trained, capsys, tmp_path):
         "ego4o_image/online",
         "ego4o_image_generated_text/offline",
         "ego4o_all/offline",
+        "ego4o_lm_text/offline",
+        "ego4o_imu_lm_reference/offline",
+        "ego4o_lm_text_oracle_gate/offline",
+        "ego4o_image_lm_text/offline",
+        "ego4o_image_lm_reference/offline",
     ):
         assert row in table and row in printed
         assert 0 < table[row]["mpjpe_mm"] < 2000
@@ -151,3 +165,31 @@ def test_evaluate_prints_every_row_and_group(trained, capsys, tmp_path):
     # Both clips are copies of one take, and every clip is scored on every frame offline.
     frames = result["summary"]["frames"]
     assert table["ego4o_imu/offline"]["frames"] == frames * 5
+    # The LM loop: one description per clip from IMUs and one with the camera, on the
+    # clip's sampled combination (each clip's frames once).
+    said = result["lm_descriptions"]
+    assert sorted(d["image"] for d in said) == [False, False, True, True]
+    assert all(d["text"] and 0 < d["confidence"] <= 1 for d in said)
+    assert table["ego4o_lm_text/offline"]["frames"] == table["ego4o_image_lm_text/offline"]["frames"] == frames
+    assert "LM loop:" in printed and "LM loop with the camera:" in printed
+
+
+def test_lm_loop_feeds_back_only_sure_descriptions(trained, tmp_path):
+    """With a threshold no confidence reaches, nothing is fed back: the loop rows are the
+    captures without text, exactly."""
+    source, trained_weights, _ = trained
+    weights = tmp_path / "weights"
+    shutil.copytree(trained_weights, weights)
+    card = json.loads((weights / "lm_captioner.json").read_text())
+    card["model_config"]["feedback_min_confidence"] = 1.01
+    (weights / "lm_captioner.json").write_text(json.dumps(card))
+    from ego4o_ros.models.evaluation import evaluate as run_evaluation
+
+    result = run_evaluation(weights, source, split="all", max_sites=1, lm_loop=True, progress=False)
+    table = result["table"]["all"]
+    assert not any(d["fed_back"] for d in result["lm_descriptions"])
+    for row, reference in (
+        ("ego4o_lm_text", "ego4o_imu_lm_reference"),
+        ("ego4o_image_lm_text", "ego4o_image_lm_reference"),
+    ):
+        assert table[f"{row}/offline"]["mpjpe_mm"] == table[f"{reference}/offline"]["mpjpe_mm"]

@@ -71,7 +71,7 @@ class LiveCaptioner:
     def __init__(
         self,
         weights: Path = DEFAULT_WEIGHTS,
-        min_frames: int = 32,
+        min_frames: int = 64,
         backend: str = "auto",
         windows: int | None = None,
         base_model: str | None = None,

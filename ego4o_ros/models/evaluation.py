@@ -19,7 +19,10 @@ What is measured, per clip and per combination of 1-3 of the five IMUs:
   alone, with the ground-truth description, with a generated description (closed
   loop: the code captioner describes the IMU-only capture, the description is fed
   back), optionally test-time optimisation on a sample; plus the ground truth through
-  the offline stitching path (its jitter must match the world ground truth's).
+  the offline stitching path (its jitter must match the world ground truth's). With the
+  language-model captioner (``lm_loop``), on each clip's sampled combination: its gated
+  loop from IMUs and from IMUs + camera, each beside the capture without text, and the
+  loop with a perfect gate (the ceiling of gating with this captioner).
 * Groups: all clips; Bandai dataset 1 and 2; takes whose action+style pair no
   training take has ("unseen pairs"); and by the number of IMUs.
 """
@@ -32,6 +35,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +45,7 @@ from tqdm import tqdm
 from ..core import body, features, imu, metrics
 from ..core.dataset import DatasetConfig, pad_clip, split_of
 from ..readers.sources import iter_source, read_item
+from .image_cache import newest_view
 from .online import StreamingCapture, blend_weights, blend_windows, offline_starts, sliding_index
 
 ROWS = (
@@ -52,9 +57,12 @@ ROWS = (
     "ego4o_generated_text",
     "ego4o_imu_lm_reference",
     "ego4o_lm_text",
+    "ego4o_lm_text_oracle_gate",
     "ego4o_gt_text",
     "ego4o_image",
     "ego4o_image_generated_text",
+    "ego4o_image_lm_reference",
+    "ego4o_image_lm_text",
     "ego4o_all",
 )
 
@@ -146,11 +154,14 @@ def load_clips(
     return clips
 
 
-def _stratified(items: list, count: int, seed: int) -> list:
+def _stratified(items: list, count: int, seed: int, labels_of=lambda item: item[3]) -> list:
+    """A seeded sample of ``count`` items, stratified by (dataset, action) of their labels."""
     rng = np.random.default_rng(seed)
+    count = min(count, len(items))
     strata = defaultdict(list)
     for item in items:
-        strata[item[3][:2] if item[3] else ("other",)].append(item)
+        labels = labels_of(item)
+        strata[labels[:2] if labels else ("other",)].append(item)
     keys = sorted(strata, key=str)
     for key in keys:
         rng.shuffle(strata[key])
@@ -242,7 +253,7 @@ class Evaluator:
         text_encoder=None,
         tto=None,
         online_combinations: int = 1,
-        tto_clips: int = 0,
+        tto_takes: frozenset[str] = frozenset(),
         lm_captioner=None,
         lm_windows: int = 4,
     ):
@@ -257,7 +268,7 @@ class Evaluator:
             for name, model in (("baseline_lstm", baseline), ("ego4o", ego4o))
             if model is not None
         }
-        self.online_combinations, self.tto_clips = online_combinations, tto_clips
+        self.online_combinations, self.tto_takes = online_combinations, tto_takes
         self.lm_captioner, self.lm_windows = lm_captioner, lm_windows
         self.descriptions: list[dict] = []  # what the LM captioner said, per (clip, combination)
         self.records: list[tuple[tuple[str, ...], str, str, dict]] = []  # (groups, row, mode, scores)
@@ -314,9 +325,9 @@ class Evaluator:
             present[:, list(sites)] = True
             groups = base_groups + (f"{len(sites)} IMU",)
             groups += tuple(without_group(imu.IMU_SITES[i]) for i in range(imu.NUM_SITES) if i not in sites)
-            imu_only = self._run_offline(groups, clip, truth, present, minutes)
-            if self.lm_captioner is not None and sites in online and imu_only is not None:
-                self._run_lm_loop(groups, clip, truth, present, minutes, imu_only, sites)
+            captured = self._run_offline(groups, clip, truth, present, minutes)
+            if self.lm_captioner is not None and sites in online:
+                self._run_lm_loop(groups, clip, truth, present, minutes, captured, sites)
             # Online: the peer, IMU-only and with the description (the closed loop is scored
             # offline; online it needs the captioner's timing, which the graph benchmark has).
             runs = [("baseline_lstm", "baseline_lstm", None, None), ("ego4o_imu", "ego4o", None, None)]
@@ -340,51 +351,83 @@ class Evaluator:
                         time.perf_counter() - started,
                         minutes,
                     )
-            if self.tto is not None and clip_number < self.tto_clips and sites in online:
+            if self.tto is not None and clip.name in self.tto_takes and sites in online:
                 self._run_tto(groups, clip, truth, present, minutes)
 
-    def _run_lm_loop(self, groups, clip, truth, present, minutes, imu_only, sites):
+    def _run_lm_loop(self, groups, clip, truth, present, minutes, captured, sites):
         """The closed loop with the language-model captioner (on the sampled combination):
-        IMU-only capture -> codes of up to ``lm_windows`` consecutive windows -> description
-        -> capture with it (when the captioner is sure enough to feed it back, else the
-        IMU-only capture stands); beside it the IMU-only result on the same combination."""
-        started = time.perf_counter()
-        text, confidence = loop_description(self.lm_captioner, imu_only.codes, self.lm_windows)
-        fed_back = self.lm_captioner.feeds_back(confidence)
-        result = self.streams["ego4o"].offline(clip.acc, clip.ori, present, self._embed(text)) if fed_back else imu_only
-        seconds = time.perf_counter() - started
-        self.descriptions.append(
-            {
-                "clip": clip.name,
-                "sites": list(sites),
-                "text": text,
-                "truth": clip.text,
-                "confidence": round(confidence, 4),
-                "fed_back": fed_back,
-            }
-        )
-        self._record(
-            groups,
-            "ego4o_lm_text",
-            "offline",
-            score_offline(result.windows, result.features, truth, clip, self.fps),
-            seconds,
-            minutes,
-        )
-        self._record(
-            groups,
-            "ego4o_imu_lm_reference",
-            "offline",
-            score_offline(imu_only.windows, imu_only.features, truth, clip, self.fps),
-            0.0,
-            0.0,
-        )
+        capture without text (IMUs; and IMUs + camera, the captioner then also reads the
+        newest view) -> codes of up to ``lm_windows`` consecutive windows -> description ->
+        capture with it when the captioner is sure enough to feed it back (else the capture
+        without text stands); beside each, the capture without text on the same combination.
+        A third row feeds back exactly the descriptions that name the take's action: a
+        perfect gate, the ceiling of gating with this captioner."""
+        from ..readers.bandai import action_of
+
+        for image, reference_row, row in (
+            (False, "ego4o_imu_lm_reference", "ego4o_lm_text"),
+            (True, "ego4o_image_lm_reference", "ego4o_image_lm_text"),
+        ):
+            plain = captured.get(image)
+            if plain is None:
+                continue
+            views = clip.views if image else None
+            started = time.perf_counter()
+            view = None
+            if image and self.lm_captioner.image_projector is not None:
+                # The newest view at the end of the last described window (as live).
+                starts = offline_starts(max(len(clip.acc), self.window), self.window, self.window // 2)
+                last = 2 * (min(self.lm_windows, (len(plain.codes) + 1) // 2) - 1)
+                view = views[min(newest_view(starts[last] + self.window - 1), len(views) - 1)]
+            text, confidence = loop_description(self.lm_captioner, plain.codes, self.lm_windows, view)
+            fed_back = self.lm_captioner.feeds_back(confidence)
+            stream = self.streams["ego4o"]
+            with_text = (
+                stream.offline(clip.acc, clip.ori, present, self._embed(text), views=views) if fed_back else plain
+            )
+            seconds = time.perf_counter() - started
+            right = action_of(clip.text) is not None and action_of(text) == action_of(clip.text)
+            self.descriptions.append(
+                {
+                    "clip": clip.name,
+                    "sites": list(sites),
+                    "image": image,
+                    "text": text,
+                    "truth": clip.text,
+                    "confidence": round(confidence, 4),
+                    "fed_back": fed_back,
+                }
+            )
+            score = partial(score_offline, truth=truth, clip=clip, fps=self.fps)
+            self._record(groups, row, "offline", score(with_text.windows, with_text.features), seconds, minutes)
+            plain_score = score(plain.windows, plain.features)
+            self._record(groups, reference_row, "offline", plain_score, 0.0, 0.0)
+            if not image:
+                # Captured with the description whether or not it was fed back: the per-take
+                # errors let the threshold be studied on these takes (not chosen on them).
+                if not fed_back:
+                    with_text = stream.offline(clip.acc, clip.ori, present, self._embed(text))
+                scored = {"with_text": score(with_text.windows, with_text.features), "without_text": plain_score}
+                self.descriptions[-1] |= {
+                    "frames": int(clip.length),
+                    "right_action": bool(right),
+                    **{f"mpjpe_{k}_mm": round(float(v["mpjpe"].mean()), 3) for k, v in scored.items()},
+                }
+                self._record(
+                    groups,
+                    "ego4o_lm_text_oracle_gate",
+                    "offline",
+                    scored["with_text" if right else "without_text"],
+                    0.0,
+                    0.0,
+                )
 
     def _run_offline(self, groups, clip, truth, present, minutes):
-        """Offline rows of one combination; returns Ego4o's IMU-only result. Rows with a
-        generated description run the closed loop: the code captioner describes the capture
-        without text (IMUs, or IMUs + image), the description is fed back."""
-        generated, imu_only = {}, None
+        """Offline rows of one combination; returns Ego4o's captures without text, keyed
+        by whether the camera was used. Rows with a generated description run the closed
+        loop: the code captioner describes the capture without text (IMUs, or IMUs +
+        image), the description is fed back."""
+        generated, captured = {}, {}
         views = clip.views
         for row, stream_name, text, image in (
             ("baseline_lstm", "baseline_lstm", None, False),
@@ -410,8 +453,8 @@ class Evaluator:
             result = self.streams[stream_name].offline(
                 clip.acc, clip.ori, present, embedding, views=views if image else None
             )
-            if row == "ego4o_imu":
-                imu_only = result
+            if row in ("ego4o_imu", "ego4o_image"):
+                captured[image] = result
             if text is None and stream_name == "ego4o" and self.captioner is not None and result.codes is not None:
                 descriptions = self.captioner.describe(result.codes)
                 generated[image] = self._embed(Counter(descriptions).most_common(1)[0][0])
@@ -423,7 +466,7 @@ class Evaluator:
                 time.perf_counter() - started,
                 minutes,
             )
-        return imu_only
+        return captured
 
     def _run_tto(self, groups, clip, truth, present, minutes):
         stream = self.streams["ego4o"]
@@ -487,12 +530,18 @@ SITE_PARTS = {  # in the order of the body parts
 }
 
 
-def loop_description(lm_captioner, window_codes: np.ndarray, windows: int) -> tuple[str, float]:
+def loop_description(
+    lm_captioner, window_codes: np.ndarray, windows: int, view: np.ndarray | None = None
+) -> tuple[str, float]:
     """The LM captioner on an offline capture's codes (K, T', parts) of half-overlapping
-    windows: the description of its first ``windows`` disjoint windows and how sure the
-    captioner is of the action."""
+    windows: the description of its first ``windows`` disjoint windows (with the camera
+    view's features ``view`` (D,) in the image slot, if given) and how sure the captioner
+    is of the action."""
     codes = np.concatenate(list(window_codes[::2][:windows]))  # half-overlapping: every 2nd
-    return lm_captioner.describe([codes])[0], float(lm_captioner.confidence([codes])[0])
+    images = None if view is None else np.asarray(view, np.float32)[None]
+    present = None if view is None else np.ones(1, bool)
+    text = lm_captioner.describe([codes], images, present)[0]
+    return text, float(lm_captioner.confidence([codes])[0])
 
 
 def _action_right(descriptions: list[dict]) -> float:
@@ -623,7 +672,8 @@ def evaluate(
         text_encoder,
         tto,
         online_combinations,
-        tto_clips,
+        # TTO is slow: a seeded sample of takes, stratified like ``sample`` (not the first N).
+        frozenset(c.name for c in _stratified(clips, tto_clips, seed, lambda c: _labels(Path(c.name).stem))),
         lm_captioner=_load_lm_captioner(weights) if lm_loop else None,
     )
     run_clips(evaluator, clips, combos, jobs, progress)
@@ -649,14 +699,16 @@ def evaluate(
     )
     print(format_table(table, GROUP_ORDER, only_listed=True))
     print(format_unsensed(table))
-    if evaluator.descriptions:
-        fed = [d for d in evaluator.descriptions if d["fed_back"]]
-        threshold = evaluator.lm_captioner.config.feedback_min_confidence
-        print(
-            f"\nLM loop: {len(fed)} of {len(evaluator.descriptions)} descriptions fed back (action confidence "
-            f">= {threshold:.2f}); action right in {_action_right(evaluator.descriptions):.3f} of all, "
-            f"{_action_right(fed):.3f} of those fed back"
-        )
+    for image in (False, True):
+        said = [d for d in evaluator.descriptions if d.get("image", False) == image]
+        if said:
+            fed = [d for d in said if d["fed_back"]]
+            threshold = evaluator.lm_captioner.config.feedback_min_confidence
+            print(
+                f"\nLM loop{' with the camera' if image else ''}: {len(fed)} of {len(said)} descriptions fed back "
+                f"(action confidence >= {threshold:.2f}); action right in {_action_right(said):.3f} of all, "
+                f"{_action_right(fed):.3f} of those fed back"
+            )
     result = {"summary": summary, "table": table, "lm_descriptions": evaluator.descriptions}
     if json_path:
         Path(json_path).write_text(json.dumps(result, indent=1))

@@ -50,7 +50,9 @@ class CaptioningNode(Node):
         super().__init__("captioning", **kwargs)
         weights = declare(self, "weights_dir", "", "folder with vqvae/captioner/encoder weights ('' = bundled)")
         self.period = declare(self, "period", 3.0, "s of captured motion between descriptions")
-        min_frames = declare(self, "min_frames", 32, "frames of motion needed before the first description")
+        # The captioner learned from whole 64-frame windows: a shorter start would be padded
+        # with a held pose and described as one (a walk read as a wave).
+        min_frames = declare(self, "min_frames", 64, "frames of motion needed before the first description")
         backend = declare(
             self,
             "backend",

@@ -41,7 +41,12 @@ def main(argv=None) -> int:
         help="IMU combinations per clip evaluated online (rotating over all 25)",
     )
     parser.add_argument("--max-sites", type=int, default=3)
-    parser.add_argument("--tto-clips", type=int, default=0, help="add the test-time optimisation row on N clips")
+    parser.add_argument(
+        "--tto-clips",
+        type=int,
+        default=0,
+        help="add the test-time optimisation row on a seeded sample of N takes, stratified by dataset and action",
+    )
     parser.add_argument(
         "--lm-loop",
         action="store_true",
