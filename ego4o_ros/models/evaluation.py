@@ -376,9 +376,8 @@ class Evaluator:
             view = None
             if image and self.lm_captioner.image_projector is not None:
                 # The newest view at the end of the last described window (as live).
-                starts = offline_starts(max(len(clip.acc), self.window), self.window, self.window // 2)
                 last = 2 * (min(self.lm_windows, (len(plain.codes) + 1) // 2) - 1)
-                view = views[min(newest_view(starts[last] + self.window - 1), len(views) - 1)]
+                view = views[min(newest_view(truth.starts[last] + self.window - 1), len(views) - 1)]
             text, confidence = loop_description(self.lm_captioner, plain.codes, self.lm_windows, view)
             fed_back = self.lm_captioner.feeds_back(confidence)
             stream = self.streams["ego4o"]
