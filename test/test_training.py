@@ -2,14 +2,16 @@
 
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 
 from ego4o_ros import paths
-from ego4o_ros.core.dataset import DatasetConfig
+from ego4o_ros.core.dataset import DatasetConfig, MotionCache
 from ego4o_ros.models import ModelCard
+from ego4o_ros.models.data import MaskingConfig, TrainingWindows
 from ego4o_ros.models.image_cache import features_path, load_views, render_cache_images
-from ego4o_ros.models.image_model import image_tag, load_image_encoder
+from ego4o_ros.models.image_model import cached_features, image_tag, load_image_encoder
 from ego4o_ros.readers.cache_builder import build
 from ego4o_ros.tools import evaluate, train
 
@@ -19,7 +21,7 @@ vqvae:
   training: {steps: 12, batch: 8, lr: 0.001, warmup: 2}
 ego4o:
   model: {d_model: 16, layers: 1, heads: 2, ff: 32, image_views: 2}
-  training: {steps: 6, batch: 8, lr: 0.001, warmup: 2}
+  training: {steps: 6, batch: 8, lr: 0.001, warmup: 2, masking: {image_noise_std: 0.05}}
 baseline:
   model: {hidden: 16, layers: 2}
   training: {steps: 6, batch: 8, lr: 0.001, warmup: 2}
@@ -85,6 +87,25 @@ def test_the_image_model_is_an_open_clip_checkpoint_and_its_features_are_cached(
     assert ego4o.model_config["encoder"]["image_dim"] == 256
 
 
+def test_training_noise_on_image_features_keeps_them_unit_length_and_only_in_training(trained):
+    import numpy as np
+
+    _, weights, cache_dir = trained
+    cache = MotionCache(cache_dir)
+    windows = TrainingWindows(cache, "train", ModelCard.read(weights / "vqvae").normalizer())
+    _, windows.image_table, _ = cached_features(weights / "image", cache)
+    index = np.arange(min(4, len(windows)))
+    quiet = MaskingConfig(image_drop=0.0, mirror_probability=0.0)
+    clean = windows.batch(index, np.random.default_rng(0), quiet)["image"].numpy()
+    noisy = windows.batch(index, np.random.default_rng(0), replace(quiet, image_noise_std=0.05))["image"].numpy()
+    np.testing.assert_allclose(np.linalg.norm(noisy, axis=-1), 1.0, atol=1e-5)
+    cosine = (clean * noisy).sum(-1)
+    assert (cosine < 0.999).all() and (cosine > 0.3).all()  # moved, not replaced
+    evaluation = windows.batch(index, sites=np.ones(5, bool), with_image=True)["image"].numpy()
+    again = windows.batch(index, sites=np.ones(5, bool), with_image=True)["image"].numpy()
+    np.testing.assert_array_equal(evaluation, again)  # no noise outside training
+
+
 def test_training_resumes_and_writes_checkpoints_with_cards(trained):
     _, weights, _ = trained
     log = [json.loads(line) for line in (weights / "vqvae.log.jsonl").read_text().splitlines()]
@@ -99,6 +120,7 @@ def test_training_resumes_and_writes_checkpoints_with_cards(trained):
     assert ego4o.initialised_from["vqvae"]["sha256"] == vqvae.weights_sha256
     assert ego4o.feature_mean == vqvae.feature_mean  # one feature space for both
     assert ego4o.training["steps_done"] == 6 and ego4o.training["masking"]["mirror_probability"] > 0
+    assert ego4o.training["masking"]["image_noise_std"] == 0.05  # the YAML's masking, on the defaults
     assert ego4o.model_config["encoder"]["image_views"] == 2  # two camera frames per window
 
 

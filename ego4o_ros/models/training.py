@@ -112,7 +112,8 @@ def train_ego4o(
     windows = TrainingWindows(cache, "train", normalizer)
     windows.text_table = text_table(cache, make_text_encoder(text_backend), texts=windows.all_texts())
     windows.image_table, windows.image_views = image_table, config.image_views
-    masking = MaskingConfig()
+    masking = MaskingConfig(**training.get("masking", {}))
+    training = {k: v for k, v in training.items() if k != "masking"}  # the card keeps all of ``masking``
     all_latents, all_ids = vqvae_targets(vqvae, windows, progress=progress)
 
     def loss_fn(index, rng):
