@@ -12,6 +12,7 @@ import torch
 from ..core import imu, mirror
 from ..core.dataset import MotionCache
 from ..core.features import FeatureNormalizer
+from ..core.rotations import normalize
 from ..readers import bandai
 
 
@@ -158,7 +159,7 @@ class TrainingWindows:
             views = np.maximum(views, first)
             image[k] = table[views, int(mirrored[k])]
             steps[k] = (view_frame(views) - start) // VIEW_FRAMES
-        image /= np.maximum(np.linalg.norm(image, axis=-1, keepdims=True), 1e-6)  # float16 storage
+        image = normalize(image)  # float16 storage
         return image, steps, valid
 
     def mirrored_features(self, start: int, stop: int) -> np.ndarray:
@@ -218,8 +219,7 @@ class TrainingWindows:
             if masking is not None:
                 image_present = (rng.random(batch) >= masking.image_drop)[:, None] & valid
                 if masking.image_noise_std > 0:
-                    image = image + rng.normal(0.0, masking.image_noise_std, image.shape).astype(image.dtype)
-                    image /= np.maximum(np.linalg.norm(image, axis=-1, keepdims=True), 1e-6)
+                    image = normalize(image + rng.normal(0.0, masking.image_noise_std, image.shape).astype(image.dtype))
                 if count > 1:
                     image_present &= rng.random((batch, count)) >= masking.view_drop
             else:
