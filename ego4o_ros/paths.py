@@ -6,8 +6,10 @@ training data comes from a parameter or the ``EGO4O_DATA`` environment variable.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
+PACKAGE = "ego4o_ros"  # the ROS package name (share/<PACKAGE>)
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_WEIGHTS = PACKAGE_DIR / "weights"  # default models (safetensors + model cards)
 SAMPLE_CLIP = PACKAGE_DIR / "data" / "sample" / "dataset-2_walk_normal_001.bvh"  # the bundled walk
@@ -40,6 +42,20 @@ def bandai_archive(explicit: str | Path | None = None) -> Path:
 
 def config_file(name: str) -> Path:
     """A file of the package's config/ folder (source checkout or installed share)."""
-    from .graph import share_file
-
     return share_file("config", name)
+
+
+def share_file(*parts: str) -> Path:
+    """A file of the package's share tree: the source checkout, or where pip / colcon put it."""
+    source = PACKAGE_DIR.parent.joinpath(*parts)
+    if source.exists():
+        return source
+    installed = Path(sys.prefix, "share", PACKAGE, *parts)
+    if installed.exists():
+        return installed
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory(PACKAGE), *parts)
+    except (ImportError, LookupError):
+        raise FileNotFoundError(f"{'/'.join(parts)} not found in {source.parent} or {installed.parent}") from None

@@ -1,6 +1,6 @@
 """`ros2 launch ego4o_ros capture.launch.py [replay:=false] [record:=false] [foxglove:=true] [robot:=g1]`.
 
-The nodes come from ego4o_ros/graph.py (the same description `ego4o-capture` runs
+The nodes come from ego4o_ros/graph/description.py (the same description `ego4o-capture` runs
 where `launch` is missing); parameters from config/capture.yaml.
 """
 
@@ -8,7 +8,8 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from ego4o_ros.graph import PACKAGE, capture_graph, retarget_overrides, share_file
+from ego4o_ros.graph.description import capture_graph, retarget_overrides
+from ego4o_ros.paths import PACKAGE, share_file
 from launch import LaunchDescription
 
 

@@ -19,6 +19,10 @@ REQUIRE_SHARED = os.environ.get("EGO4O_REQUIRE_SHARED", "") not in ("", "0")
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
+        "ros: starts rclpy (real DDS on localhost, this run's ROS_DOMAIN_ID); deselect with -m 'not ros'",
+    )
+    config.addinivalue_line(
+        "markers",
         "shared_data: needs ../shared/data beside the repository "
         "(skipped without it, except where EGO4O_REQUIRE_SHARED=1)",
     )

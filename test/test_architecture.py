@@ -1,7 +1,13 @@
-"""The package's layering, checked on its import graph (static, from the source):
-core and readers compute and read, models learn, live runs capture, nodes are the ROS
-shell, tools are front ends. Arrows only point down; nothing imports tools; only the
-ROS shell (and the tools that start it) imports rclpy; no import cycles between modules."""
+"""The package's layering, checked on its import graph (static, from the source).
+
+Lowest first: ``core`` (and ``paths``, ``interface``) computes on arrays; ``readers`` read
+motion files, ``retarget`` maps a body onto a robot; ``models`` holds the torch models that
+run; ``training`` teaches them and ``evaluation`` measures them; ``live`` runs capture
+without ROS; ``analysis`` reads recorded bags; ``nodes`` is the thin ROS shell (only what
+``ros2 run`` starts); ``graph`` describes, runs and measures the whole graph; ``tools`` are
+front ends. Arrows only point down; nothing imports tools; what runs (live, analysis, nodes,
+graph) never imports training or evaluation; only nodes and graph import rclpy (the graph's
+description excepted: the launch file reads it); no import cycles between modules."""
 
 import ast
 from pathlib import Path
@@ -9,9 +15,24 @@ from pathlib import Path
 import ego4o_ros
 
 PACKAGE = Path(ego4o_ros.__file__).resolve().parent
-LAYER = {"core": 0, "readers": 1, "retarget": 1, "models": 2, "live": 3, "analysis": 4, "nodes": 5, "tools": 6}
+LAYER = {
+    "core": 0,
+    "readers": 1,
+    "retarget": 1,
+    "models": 2,
+    "training": 3,
+    "evaluation": 4,
+    "live": 4,
+    "analysis": 5,
+    "nodes": 6,
+    "graph": 7,
+    "tools": 8,
+}
 # Modules at the package root: where they sit.
-ROOT_MODULES = {"paths": 0, "graph": 0}
+ROOT_MODULES = {"paths": 0, "interface": 0}
+# What runs (live capture, analysis, the ROS shell) never needs what learns or measures.
+RUNS = ("live", "analysis", "nodes", "graph")
+LEARNS_OR_MEASURES = ("training", "evaluation")
 
 
 def modules():
@@ -77,9 +98,26 @@ def test_core_and_readers_import_no_higher_layer():
 
 def test_only_the_ros_shell_imports_rclpy():
     users = sorted(m for m, deps in GRAPH.items() if "rclpy" in deps)
-    assert users and all(m.split(".")[0] in ("nodes", "tools") for m in users), users
-    tools = [m for m in users if m.startswith("tools")]
-    assert tools == [], f"tools must start nodes through the library, not import rclpy: {tools}"
+    assert users and all(m.split(".")[0] in ("nodes", "graph") for m in users), users
+    assert "graph.description" not in users and "graph" not in users  # the launch file imports them
+
+
+def test_what_runs_never_imports_what_learns_or_measures():
+    found = [
+        (a, b)
+        for a, deps in GRAPH.items()
+        for b in deps
+        if a.split(".")[0] in RUNS and b.split(".")[0] in LEARNS_OR_MEASURES
+    ]
+    assert found == []
+
+
+def test_nodes_holds_only_what_ros2_run_starts():
+    from ego4o_ros.graph.description import capture_graph
+
+    started = {spec.module.removeprefix("ego4o_ros.") for spec in capture_graph(foxglove=True, robot="g1")}
+    files = {m for m in GRAPH if m.startswith("nodes.") and m != "nodes.common"}
+    assert files == started
 
 
 def test_no_import_cycles():

@@ -260,8 +260,8 @@ def recorder_loss(bag: Path, killed_at: float, work: Path) -> dict:
     """A bag whose recorder got SIGKILL at ``killed_at`` (s, the recorder's clock): read back
     with the project's reader (repaired on a copy when torn); the seconds between the kill and
     its last message are what the kill lost."""
-    from ..analysis.reading import readable_copy
     from ..core.bag import read_bag
+    from .reading import readable_copy
 
     try:
         path, notes = readable_copy(Path(bag), Path(work))

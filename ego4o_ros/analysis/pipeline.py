@@ -213,7 +213,7 @@ class Analyzer:
         """(V, D) image features at the view times of grid frames ``a:b``
         (``image_cache.view_frames``): the newest camera frame at or before each, within
         ``image_max_age``; NaN rows where there was none. None without a camera."""
-        from ..models.image_cache import view_frames
+        from ..core.camera_views import view_frames
 
         if camera is None or self.image_encoder is None or not len(camera.stamps_ns):
             return None

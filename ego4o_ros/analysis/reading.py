@@ -74,7 +74,7 @@ def _flatten(params: dict, prefix: str = "") -> dict:
 def load_sensor_setup(params: str | Path | None = None) -> SensorSetup:
     """The fusion node's defaults overridden by a parameter file (default
     ``config/capture.yaml``); nested (``imu: {head: {acc_unit: g}}``) or dotted keys."""
-    from ..graph import share_file
+    from ..paths import share_file
 
     path = Path(params) if params else share_file("config", "capture.yaml")
     document = yaml.safe_load(path.read_text()) or {}

@@ -17,7 +17,7 @@ BAG_NAME = "analysed_bag"
 
 def custom_store():
     """Kilted types + the package's own messages (``msg/``), for description_stamped."""
-    from ..graph import share_file
+    from ..paths import share_file
 
     try:
         folder = share_file("msg")

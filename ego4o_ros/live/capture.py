@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core import imu
+from ..core.camera_views import VIEW_FRAMES
 from ..models.checkpoint import ModelCard
 from ..models.ego4o import Ego4oModel
-from ..models.image_cache import VIEW_FRAMES
 from ..models.online import StreamingCapture
 from ..models.onnx_export import OnnxEgo4o
 from ..models.predictors import WindowPredictor

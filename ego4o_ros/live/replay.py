@@ -91,8 +91,8 @@ class WearableReplay:
         rendered once (headless GL; ``core.egocentric``) with the clip's own appearance,
         the way the image model's training views were drawn. ``camera``: an
         ``EgoCameraConfig`` (default: the image modality's)."""
+        from ..core.camera_views import IMAGE_CAMERA, take_appearance
         from ..core.egocentric import EgocentricRenderer
-        from ..models.image_cache import IMAGE_CAMERA, take_appearance
 
         with EgocentricRenderer(camera or IMAGE_CAMERA) as renderer:
             return renderer.render(self.truth_joints_body, take_appearance(self.name), fps=self.fps)

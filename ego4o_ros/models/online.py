@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core import imu
+from ..core.camera_views import VIEW_FRAMES, newest_view, spaced_views, view_frame
 from ..core.features import FeatureNormalizer, RootIntegrator, joints_from_features
-from .image_cache import VIEW_FRAMES, newest_view, spaced_views, view_frame
 
 
 @dataclass

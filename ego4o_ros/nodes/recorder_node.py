@@ -15,7 +15,7 @@ from pathlib import Path
 from rclpy.node import Node
 
 from ..core.bag import BagWriter, TopicSpec
-from ..graph import share_file
+from ..paths import share_file
 from .common import (
     declare,
     newly_published_topics,

@@ -98,7 +98,7 @@ class RobotMap:
 
 
 def robots_folder() -> Path:
-    from ..graph import share_file
+    from ..paths import share_file
 
     return share_file("config", "robots")
 
@@ -131,7 +131,7 @@ def resolve_urdf(urdf: str, map_file: Path | None) -> Path:
         if candidate.is_file():
             return candidate
     if not path.is_absolute():
-        from ..graph import share_file
+        from ..paths import share_file
 
         try:
             return share_file(*path.parts)

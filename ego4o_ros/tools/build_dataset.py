@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .. import paths
-from ..readers.cache_builder import build, load_config
+from ..training.cache_builder import build, load_config
 
 
 def main(argv=None) -> int:
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
         cache = args.cache or paths.default_cache_dir()
         summary = build(source, cache, config, args.workers, args.limit, progress=not args.quiet)
         if args.images:
-            from ..models.image_cache import render_cache_images
+            from ..training.image_cache import render_cache_images
 
             summary.update(render_cache_images(source, cache, progress=not args.quiet, limit=args.limit))
     except (FileNotFoundError, ValueError) as error:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .. import paths
-from ..models.feedback_calibration import calibrate_feedback
+from ..evaluation.feedback_calibration import calibrate_feedback
 
 
 def main(argv=None) -> int:

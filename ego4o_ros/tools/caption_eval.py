@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .. import paths
-from ..models.caption_evaluation import evaluate_captions
+from ..evaluation.captions import evaluate_captions
 
 
 def main(argv=None) -> int:

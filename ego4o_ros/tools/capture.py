@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..nodes.graph_runner import print_summary, run_capture
+from ..graph.runner import print_summary, run_capture
 
 
 def main(argv=None) -> int:

@@ -23,7 +23,7 @@ from ..core.render import plot_imu, render_sequences
 from ..paths import SAMPLE_CLIP as SAMPLE
 from ..paths import config_file
 from ..readers.bandai import read_bandai
-from ..readers.cache_builder import load_config
+from ..training.cache_builder import load_config
 
 
 def run(output: Path, config_path: Path | None) -> dict:

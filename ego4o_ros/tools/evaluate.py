@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .. import paths
-from ..models.evaluation import evaluate
+from ..evaluation.evaluator import evaluate
 
 
 def main(argv=None) -> int:

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..nodes.fault_benchmark import FaultConfig, run_fault_benchmark, table, write_json
+from ..graph.fault_benchmark import FaultConfig, run_fault_benchmark, table, write_json
 
 
 def main(argv=None) -> int:

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..nodes.graph_benchmark import dropped, print_tables, run_benchmark
+from ..graph.benchmark import dropped, print_tables, run_benchmark
 
 
 def main(argv=None) -> int:

@@ -105,9 +105,9 @@ def main(argv=None) -> int:
     if args.egocentric:
         from PIL import Image
 
+        from ..core.camera_views import IMAGE_CAMERA, take_appearance
         from ..core.egocentric import EgocentricRenderer, add_view_row
         from ..core.render import strip_indices
-        from ..models.image_cache import IMAGE_CAMERA, take_appearance
 
         index = strip_indices(len(sequences[0]))
         with EgocentricRenderer(IMAGE_CAMERA) as renderer:

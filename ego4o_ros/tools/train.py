@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from .. import paths
-from ..models.training import KINDS, train
+from ..training.recipes import KINDS, train
 
 
 def main(argv=None) -> int:

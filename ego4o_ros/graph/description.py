@@ -1,0 +1,61 @@
+"""The capture graph, described once: read by ``launch/capture.launch.py`` (full ROS
+installs) and by ``ego4o-capture`` (which starts the same nodes where ``launch`` is
+missing, e.g. ROS from PyPI wheels). Parameters live in ``config/capture.yaml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str  # node name (= its section in config/capture.yaml)
+    executable: str  # `ros2 run ego4o_ros <executable>`
+    module: str  # Python module holding the node class and main()
+    node_class: str
+    own_process: bool = False  # the in-process runner still starts it apart
+    remappings: tuple[tuple[str, str], ...] = ()
+
+
+def capture_graph(
+    replay: bool = True, record: bool = True, foxglove: bool = False, robot: str | None = None
+) -> list[NodeSpec]:
+    """``robot``: a robot map (``g1``, config/robots/) adds the ``retarget`` node (its
+    ``robot`` parameter must then name that map; see ``retarget_overrides``)."""
+    nodes = [
+        NodeSpec("fusion", "fusion_node", "ego4o_ros.nodes.fusion_node", "FusionNode"),
+        # Its own process: a slow captioner must never stall capture.
+        NodeSpec(
+            "captioning", "captioning_node", "ego4o_ros.nodes.captioning_node", "CaptioningNode", own_process=True
+        ),
+    ]
+    if replay:
+        nodes.insert(
+            0,
+            NodeSpec(
+                "wearable_replay", "wearable_replay_node", "ego4o_ros.nodes.wearable_replay_node", "WearableReplayNode"
+            ),
+        )
+    if record:
+        nodes.append(NodeSpec("recorder", "recorder_node", "ego4o_ros.nodes.recorder_node", "RecorderNode"))
+    if foxglove:  # off by default: it opens a (localhost) WebSocket
+        nodes.append(
+            NodeSpec(
+                "foxglove_view",
+                "foxglove_view_node",
+                "ego4o_ros.nodes.foxglove_node",
+                "FoxgloveViewNode",
+                own_process=True,
+            )
+        )
+    if robot:  # off by default; its own process: retargeting must never stall capture
+        nodes.append(
+            NodeSpec("retarget", "retarget_node", "ego4o_ros.nodes.retarget_node", "RetargetNode", own_process=True)
+        )
+    return nodes
+
+
+def retarget_overrides(robot: str | None) -> dict:
+    """Parameter overrides that point the ``retarget`` node at ``robot`` (empty without one)."""
+    return {"retarget": {"robot": robot}} if robot else {}

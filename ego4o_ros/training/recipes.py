@@ -1,0 +1,241 @@
+"""Training of every model (library code; ``ego4o-train`` is its front end).
+
+One loop for all (``train_loop.run_training``; the language-model captioner has its own
+two-stage loop in ``lm_training.py``): resumable, logged, a checkpoint + model card.
+
+Order: ``vqvae`` first; ``image`` (the egocentric image encoder, ``image_model.py``, on the
+cache's rendered views); ``ego4o`` (fusion encoder + decoder, initialised from the VQ-VAE,
+with ``--image`` also on image features) and ``baseline`` (the LSTM peer) on the same
+windows, the same masking and mirroring, the same training time; ``captioner`` last.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from ..core.dataset import MotionCache
+from ..models.checkpoint import ModelCard
+from ..models.ego4o import Ego4oModel
+from ..models.fusion_encoder import EncoderConfig, encoder_loss
+from ..models.lstm_baseline import BaselineConfig, LstmBaseline, feature_loss
+from ..models.part_vqvae import PartVQVAE, VqvaeConfig
+from ..models.predictors import load_vqvae
+from .data import MaskingConfig, TrainingWindows, text_table
+from .loop import run_training
+
+KINDS = ("vqvae", "ego4o", "baseline", "captioner", "lm_captioner", "image")
+
+
+def read_section(path: Path, kind: str) -> tuple[dict, dict]:
+    """``kind: {model: ..., training: ...}`` of a training YAML (config/train.yaml)."""
+    sections = yaml.safe_load(Path(path).read_text()) or {}
+    unknown = set(sections) - set(KINDS)
+    if unknown:
+        raise ValueError(f"{path}: unknown sections {sorted(unknown)}; expected {KINDS}")
+    section = sections.get(kind, {})
+    return section.get("model", {}), section.get("training", {})
+
+
+# ---------------------------------------------------------------- per model
+def train_vqvae(cache: MotionCache, model_cfg: dict, training: dict, out_dir: Path, progress=True) -> Path:
+    config = VqvaeConfig(**model_cfg)
+    model = PartVQVAE(config)
+    windows = TrainingWindows(cache, "train", cache.normalizer())
+    masking = MaskingConfig()
+
+    def loss_fn(index, rng):
+        batch = windows.batch(index, rng, masking)
+        _, _, losses = model(batch["features"], batch["valid"])
+        usage = sum(q.usage() for q in model.quantizers) / len(model.quantizers)
+        return {**losses, "code_usage": torch.tensor(usage)}
+
+    card = ModelCard.for_cache(cache, "vqvae", asdict(config), {"masking": asdict(masking)})
+    return run_training("vqvae", model, loss_fn, len(windows), training, out_dir, card, progress=progress)
+
+
+@torch.no_grad()
+def vqvae_targets(vqvae: PartVQVAE, windows: TrainingWindows, batch: int = 256, progress: bool = True):
+    """The frozen VQ-VAE's latents (2, N, parts, D, T') and code ids (2, N, T', parts) of
+    every window, plain and mirrored: the encoder's targets, computed once."""
+    latents, ids = [], []
+    for mirrored in (False, True):
+        part_latents, part_ids = [], []
+        for start in tqdm(
+            range(0, len(windows), batch),
+            desc="targets" + (" (mirrored)" if mirrored else ""),
+            disable=not progress,
+            file=sys.stderr,
+        ):
+            stop = min(start + batch, len(windows))
+            features = windows.mirrored_features(start, stop) if mirrored else windows.features[start:stop]
+            z = vqvae.encode_parts(torch.from_numpy(features))
+            part_latents.append(torch.stack(z, dim=1))
+            part_ids.append(torch.stack([q.indices(zp) for q, zp in zip(vqvae.quantizers, z)], dim=-1))
+        latents.append(torch.cat(part_latents))
+        ids.append(torch.cat(part_ids))
+    return torch.stack(latents), torch.stack(ids)
+
+
+def train_ego4o(
+    cache: MotionCache,
+    model_cfg: dict,
+    training: dict,
+    out_dir: Path,
+    vqvae_stem: Path,
+    progress: bool = True,
+    text_backend: str = "minilm",
+    image_stem: Path | None = None,
+) -> Path:
+    """The capture model; with ``image_stem`` (an image model from ``ego4o-train image``) it
+    also learns from the cache's egocentric views, encoded by that model."""
+    from ..models.feature_encoders import make_text_encoder
+
+    vqvae, vqvae_card = load_vqvae(vqvae_stem)
+    vqvae.requires_grad_(False)
+    image_table = image_entry = None
+    if image_stem is not None:
+        from .image import cached_features
+
+        image_dim, image_table, image_entry = cached_features(image_stem, cache)
+        model_cfg = {**model_cfg, "image_dim": image_dim}
+    config = EncoderConfig(**model_cfg)
+    model = Ego4oModel.from_vqvae(vqvae, config)
+    # Ego4o lives in the VQ-VAE's feature space: the same statistics, whatever the cache says.
+    normalizer = vqvae_card.normalizer()
+    windows = TrainingWindows(cache, "train", normalizer)
+    windows.text_table = text_table(cache, make_text_encoder(text_backend), texts=windows.all_texts())
+    windows.image_table, windows.image_views = image_table, config.image_views
+    masking = MaskingConfig(**training.get("masking", {}))
+    training = {k: v for k, v in training.items() if k != "masking"}  # the card keeps all of ``masking``
+    all_latents, all_ids = vqvae_targets(vqvae, windows, progress=progress)
+
+    def loss_fn(index, rng):
+        batch = windows.batch(index, rng, masking)
+        which = batch["mirrored"].long()
+        targets = list(all_latents[which, torch.from_numpy(index)].unbind(1))
+        target_ids = all_ids[which, torch.from_numpy(index)]
+        latents, logits = model.encoder(
+            batch["imu"],
+            batch["present"],
+            batch["text"],
+            batch["text_present"],
+            batch.get("image"),
+            batch.get("image_present"),
+            batch.get("image_step"),
+        )
+        decoded = model.decode(latents)
+        return encoder_loss(latents, logits, decoded, targets, target_ids, batch["features"], batch["valid"], config)
+
+    # The decoder starts from the VQ-VAE's and adapts to predicted latents, more slowly.
+    groups = [
+        {"params": list(model.encoder.parameters())},
+        {"params": list(model.decoder.parameters()), "lr_scale": float(training.get("decoder_lr_scale", 0.3))},
+    ]
+    card = ModelCard.for_cache(
+        cache,
+        "ego4o",
+        model.config_dict(),
+        {"masking": asdict(masking)},
+        normalizer,
+        text_backend=text_backend,
+        image_backend="clip" if image_entry else None,
+        initialised_from={
+            "vqvae": {"file": Path(vqvae_stem).name, "sha256": vqvae_card.weights_sha256},
+            **({"image": image_entry} if image_entry else {}),
+        },
+    )
+    return run_training(
+        "ego4o", model, loss_fn, len(windows), training, out_dir, card, param_groups=groups, progress=progress
+    )
+
+
+def train_baseline(
+    cache: MotionCache,
+    model_cfg: dict,
+    training: dict,
+    out_dir: Path,
+    progress: bool = True,
+    vqvae_stem: Path | None = None,
+) -> Path:
+    """The LSTM peer; with ``vqvae_stem`` it uses that VQ-VAE's feature statistics, so
+    that both methods are trained on identically normalised targets."""
+    config = BaselineConfig(**model_cfg)
+    model = LstmBaseline(config)
+    normalizer = load_vqvae(vqvae_stem)[1].normalizer() if vqvae_stem else cache.normalizer()
+    windows = TrainingWindows(cache, "train", normalizer)
+    masking = MaskingConfig()
+
+    def loss_fn(index, rng):
+        batch = windows.batch(index, rng, masking)
+        return feature_loss(model(batch["imu"], batch["present"]), batch["features"], batch["valid"])
+
+    card = ModelCard.for_cache(cache, "baseline", asdict(config), {"masking": asdict(masking)}, normalizer)
+    return run_training("baseline", model, loss_fn, len(windows), training, out_dir, card, progress=progress)
+
+
+def fit_code_captioner(cache: MotionCache, out_dir: Path, vqvae_stem: Path) -> Path:
+    """The code-histogram captioner over the training windows' VQ-VAE codes."""
+    from ..models.code_captioner import CodeCaptioner
+
+    vqvae, vqvae_card = load_vqvae(vqvae_stem)
+    windows = TrainingWindows(cache, "train", vqvae_card.normalizer())
+    rng = np.random.default_rng(0)
+    texts = [str(rng.choice(windows.descriptions[c])) for c in windows.clip_index]
+    with torch.no_grad():
+        ids = torch.cat(
+            [vqvae.encode(torch.from_numpy(windows.features[i : i + 256])) for i in range(0, len(windows), 256)]
+        ).numpy()
+    captioner = CodeCaptioner.fit(ids, texts, [q.num_codes for q in vqvae.quantizers])
+    card = ModelCard.for_cache(
+        cache,
+        "captioner",
+        {"num_codes": captioner.num_codes},
+        {},
+        initialised_from={"vqvae": {"file": Path(vqvae_stem).name, "sha256": vqvae_card.weights_sha256}},
+    )
+    return captioner.save(out_dir / "captioner", card)
+
+
+def train(
+    kind: str,
+    cache_dir: Path,
+    out_dir: Path,
+    config_path: Path,
+    steps: int | None = None,
+    vqvae: Path | None = None,
+    progress: bool = True,
+    ego4o: Path | None = None,
+    image: Path | None = None,
+) -> Path:
+    """One model, as ``ego4o-train KIND`` asks."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}")
+    cache = MotionCache(cache_dir)
+    model_cfg, training = read_section(config_path, kind)
+    if steps:
+        training = {**training, "steps": steps}
+    if kind in ("ego4o", "captioner", "baseline", "lm_captioner") and vqvae is None:
+        raise ValueError(f"{kind} needs a trained VQ-VAE (--vqvae STEM)")
+    torch.manual_seed(int(training.get("seed", 0)))
+    if kind == "vqvae":
+        return train_vqvae(cache, model_cfg, training, out_dir, progress)
+    if kind == "ego4o":
+        return train_ego4o(cache, model_cfg, training, out_dir, vqvae, progress, image_stem=image)
+    if kind == "baseline":
+        return train_baseline(cache, model_cfg, training, out_dir, progress, vqvae)
+    if kind == "image":  # the egocentric image encoder: models/image_model.py
+        from .image import train_image_model
+
+        return train_image_model(cache, model_cfg, training, out_dir, progress)
+    if kind == "lm_captioner":  # the language-model captioner: models/lm_training.py
+        from .lm import train_lm_captioner
+
+        return train_lm_captioner(cache, model_cfg, training, out_dir, vqvae, ego4o, progress, image_stem=image)
+    return fit_code_captioner(cache, out_dir, vqvae)
