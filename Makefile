@@ -17,8 +17,14 @@ $(VENV)/.installed: requirements.txt setup.py
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
+# The package's own messages (msg/: smpl_pose, description_stamped) built into the venv with
+# CMakeLists.txt, as colcon would (needs a C/C++ compiler and CMake; ~15 s): cmake/build_messages.sh.
+$(VENV)/.messages: $(VENV)/.installed $(wildcard msg/*.msg) CMakeLists.txt package.xml cmake/build_messages.sh cmake/pypi_ros_wheels.cmake
+	cmake/build_messages.sh $(VENV) build/messages
+	touch $@
+
 # The whole graph on the bundled walk: replay -> fusion -> captioning -> loop, recorded.
-demo: $(VENV)/.installed
+demo: $(VENV)/.messages
 	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( ($$$$ % 100) + 100 ))} $(PY) -m ego4o_ros.tools.capture --json out/capture/summary.json
 	$(PY) -m ego4o_ros.tools.demo
 
@@ -42,18 +48,18 @@ benchmark: $(VENV)/.installed
 	$(PY) -m ego4o_ros.tools.benchmark
 
 # The whole graph for 5 min (3 IMUs + camera) and bag replays at 1, 2, 4x: about 8 min.
-graph-benchmark: $(VENV)/.installed
+graph-benchmark: $(VENV)/.messages
 	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( ($$$$ % 100) + 100 ))} $(PY) -m ego4o_ros.tools.graph_benchmark --json out/graph_benchmark/results.json
 
 # The graph for 2 min under faults: dropouts, >= 10,000 malformed messages, a description flood,
 # captioner and recorder killed; one table of targets met (~2.5 min on a 2-core machine).
-fault-benchmark: $(VENV)/.installed
+fault-benchmark: $(VENV)/.messages
 	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( ($$$$ % 100) + 100 ))} $(PY) -m ego4o_ros.tools.fault_benchmark --json out/fault_benchmark/results.json
 
-test: $(VENV)/.installed
+test: $(VENV)/.messages
 	$(VENV)/bin/ruff check ego4o_ros test launch
 	$(VENV)/bin/ruff format --check ego4o_ros test launch
 	ROS_DOMAIN_ID=$$(( ($$$$ % 100) + 100 )) $(PY) -m pytest -q test
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) build/messages

@@ -15,8 +15,9 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    # data/robots: the Unitree G1 URDF (BSD-3-Clause, with its LICENSE) that config/robots/g1.yaml uses.
-    package_data={PACKAGE: ["data/sample/*", "weights/*", "data/robots/*/*"]},
+    # data/robots: the Unitree G1 URDF (BSD-3-Clause, with its LICENSE) that config/robots/g1.yaml uses;
+    # core/egocentric/shaders: the renderer's GLSL, read with importlib.resources.
+    package_data={PACKAGE: ["data/sample/*", "weights/*", "data/robots/*/*", "core/egocentric/shaders/*.glsl"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -53,15 +54,18 @@ setup(
             "ego4o-analyze = ego4o_ros.tools.analyze:main",
             "ego4o-analyze-benchmark = ego4o_ros.tools.analyze_benchmark:main",
             "ego4o-retarget-benchmark = ego4o_ros.tools.retarget_benchmark:main",
+            "ego4o-device-benchmark = ego4o_ros.tools.device_benchmark:main",
             "fusion_node = ego4o_ros.nodes.fusion_node:main",
             "captioning_node = ego4o_ros.nodes.captioning_node:main",
             "wearable_replay_node = ego4o_ros.nodes.wearable_replay_node:main",
+            "wearable_bridge_node = ego4o_ros.nodes.wearable_bridge_node:main",
             "recorder_node = ego4o_ros.nodes.recorder_node:main",
             "foxglove_view_node = ego4o_ros.nodes.foxglove_node:main",
             "retarget_node = ego4o_ros.nodes.retarget_node:main",
             "ego4o-fusion-node = ego4o_ros.nodes.fusion_node:main",
             "ego4o-captioning-node = ego4o_ros.nodes.captioning_node:main",
             "ego4o-wearable-replay = ego4o_ros.nodes.wearable_replay_node:main",
+            "ego4o-wearable-bridge = ego4o_ros.nodes.wearable_bridge_node:main",
             "ego4o-recorder = ego4o_ros.nodes.recorder_node:main",
             "ego4o-foxglove-view = ego4o_ros.nodes.foxglove_node:main",
             "ego4o-retarget-node = ego4o_ros.nodes.retarget_node:main",

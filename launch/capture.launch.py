@@ -1,4 +1,7 @@
-"""`ros2 launch ego4o_ros capture.launch.py [replay:=false] [record:=false] [foxglove:=true] [robot:=g1]`.
+"""`ros2 launch ego4o_ros capture.launch.py [replay:=false] [bridge:=imuposer] [record:=false] [robot:=g1]`.
+
+Also `foxglove:=true`; `bridge:=imuposer|sensor_logger` takes your own devices (config/devices.yaml)
+instead of the replay.
 
 The nodes come from ego4o_ros/graph/description.py (the same description `ego4o-capture` runs
 where `launch` is missing); parameters from config/capture.yaml.
@@ -8,7 +11,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from ego4o_ros.graph.description import capture_graph, retarget_overrides
+from ego4o_ros.graph.description import bridge_overrides, capture_graph, retarget_overrides
 from ego4o_ros.paths import PACKAGE, share_file
 from launch import LaunchDescription
 
@@ -18,8 +21,11 @@ def _nodes(context):
     record = LaunchConfiguration("record").perform(context).lower() == "true"
     foxglove = LaunchConfiguration("foxglove").perform(context).lower() == "true"
     robot = LaunchConfiguration("robot").perform(context) or None
+    bridge = LaunchConfiguration("bridge").perform(context) or None
     params = LaunchConfiguration("params").perform(context) or str(share_file("config", "capture.yaml"))
     overrides = retarget_overrides(robot)
+    for name, values in bridge_overrides(bridge).items():
+        overrides[name] = {**overrides.get(name, {}), **values}
     return [
         Node(
             package=PACKAGE,
@@ -29,7 +35,7 @@ def _nodes(context):
             remappings=list(spec.remappings),
             output="screen",
         )
-        for spec in capture_graph(replay=replay, record=record, foxglove=foxglove, robot=robot)
+        for spec in capture_graph(replay=replay, record=record, foxglove=foxglove, robot=robot, bridge=bridge)
     ]
 
 
@@ -37,6 +43,11 @@ def generate_launch_description():
     return LaunchDescription(
         [
             DeclareLaunchArgument("replay", default_value="true", description="replay the bundled clip as wearables"),
+            DeclareLaunchArgument(
+                "bridge",
+                default_value="",
+                description="real devices instead of the replay: imuposer or sensor_logger (config/devices.yaml)",
+            ),
             DeclareLaunchArgument("record", default_value="true", description="record a bag"),
             DeclareLaunchArgument(
                 "foxglove",

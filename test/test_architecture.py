@@ -1,13 +1,14 @@
 """The package's layering, checked on its import graph (static, from the source).
 
 Lowest first: ``core`` (and ``paths``, ``interface``) computes on arrays; ``readers`` read
-motion files, ``retarget`` maps a body onto a robot; ``models`` holds the torch models that
-run; ``training`` teaches them and ``evaluation`` measures them; ``live`` runs capture
-without ROS; ``analysis`` reads recorded bags; ``nodes`` is the thin ROS shell (only what
-``ros2 run`` starts); ``graph`` describes, runs and measures the whole graph; ``tools`` are
-front ends. Arrows only point down; nothing imports tools; what runs (live, analysis, nodes,
-graph) never imports training or evaluation; only nodes and graph import rclpy (the graph's
-description excepted: the launch file reads it); no import cycles between modules."""
+motion files, ``devices`` real wearables' packets, ``retarget`` maps a body onto a robot;
+``models`` holds the torch models that run; ``training`` teaches them and ``evaluation``
+measures them; ``live`` runs capture without ROS; ``analysis`` reads recorded bags;
+``nodes`` is the thin ROS shell (only what ``ros2 run`` starts); ``graph`` describes, runs
+and measures the whole graph; ``tools`` are front ends. Arrows only point down; nothing
+imports tools; what runs (live, analysis, nodes, graph) never imports training or
+evaluation; only nodes and graph import rclpy (the graph's description excepted: the launch
+file reads it); no import cycles between modules."""
 
 import ast
 from pathlib import Path
@@ -17,6 +18,7 @@ import ego4o_ros
 PACKAGE = Path(ego4o_ros.__file__).resolve().parent
 LAYER = {
     "core": 0,
+    "devices": 1,
     "readers": 1,
     "retarget": 1,
     "models": 2,
@@ -115,7 +117,8 @@ def test_what_runs_never_imports_what_learns_or_measures():
 def test_nodes_holds_only_what_ros2_run_starts():
     from ego4o_ros.graph.description import capture_graph
 
-    started = {spec.module.removeprefix("ego4o_ros.") for spec in capture_graph(foxglove=True, robot="g1")}
+    specs = capture_graph(foxglove=True, robot="g1") + capture_graph(bridge="imuposer")
+    started = {spec.module.removeprefix("ego4o_ros.") for spec in specs}
     files = {m for m in GRAPH if m.startswith("nodes.") and m != "nodes.common"}
     assert files == started
 

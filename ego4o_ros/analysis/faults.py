@@ -1,13 +1,17 @@
-"""The array side of the fault benchmark (``nodes/fault_benchmark.py`` is its ROS shell):
-the dropout schedule, junk texts, and the measures taken from what the graph published
-(output continuity, stamp grid residual, pose offset against the ground truth, memory
-growth, what a killed recorder lost). ROS-free: plain arrays and bag files."""
+"""The array side of the fault benchmark (``graph/fault_benchmark.py``; ``graph/fault_run.py`` is
+its ROS side, ``graph/fault_report.py`` its table): the plan (dropout schedule, the malformed
+kinds and the reason each must be refused for, junk texts), what a run records
+(``FaultRecord``), and the measures taken from what the graph published (output continuity,
+stamp grid residual, pose offset against the ground truth, memory growth, what a killed
+recorder lost), put together by ``measure_run``. ROS-free: plain arrays and bag files."""
 
 from __future__ import annotations
 
 import math
+import shutil
 import struct
-from dataclasses import dataclass
+from array import array
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +28,39 @@ class Dropout:
 
 # ---------------------------------------------------------------------------------------------
 # The plan (ROS-free)
+
+
+# name -> (input, the reason the fusion node should give)
+KINDS = {
+    "imu_acc_nan": ("imu", "not_finite"),
+    "imu_acc_inf": ("imu", "not_finite"),
+    "imu_orientation_nan": ("imu", "not_finite"),
+    "imu_orientation_inf": ("imu", "not_finite"),
+    # The model does not use angular velocity: a NaN there is harmless, so such a message is
+    # sent as an otherwise valid copy of a past sample (it cannot add data): stamp_backwards.
+    "imu_angular_velocity_nan": ("imu", "stamp_backwards"),
+    "imu_zero_quaternion": ("imu", "bad_orientation"),
+    "imu_non_unit_quaternion": ("imu", "bad_orientation"),
+    "imu_orientation_not_provided": ("imu", "bad_orientation"),  # orientation_covariance[0] = -1
+    "imu_acceleration_not_provided": ("imu", "no_acceleration"),  # linear_acceleration_covariance[0] = -1
+    "imu_huge_acceleration": ("imu", "out_of_range"),
+    "imu_wrong_frame_id": ("imu", "wrong_frame"),
+    "imu_stamp_future": ("imu", "stamp_in_future"),
+    "imu_stamp_backwards": ("imu", "stamp_backwards"),
+    "imu_stamp_zero": ("imu", "stamp_backwards"),
+    "image_wrong_encoding": ("image", "unsupported_encoding"),
+    "image_wrong_data_size": ("image", "bad_size"),
+    "image_zero_size": ("image", "bad_size"),
+    "image_stamp_future": ("image", "stamp_in_future"),
+    "image_stamp_backwards": ("image", "stamp_backwards"),
+    "compressed_corrupt": ("image", "corrupt"),
+    "compressed_unknown_format": ("image", "unsupported_encoding"),
+    "text_emoji": ("text", "not_text"),
+    "text_random_unicode": ("text", "not_text"),
+    "text_control_chars": ("text", "not_text"),
+    "text_100kB": ("text", "too_long"),
+    "text_empty": ("text", "empty"),
+}
 
 
 def dropout_schedule(
@@ -74,6 +111,50 @@ def junk_text(kind: str, rng: np.random.Generator) -> str:
     if kind == "text_empty":
         return "" if rng.random() < 0.5 else "   \n\t "
     raise ValueError(kind)
+
+
+# ---------------------------------------------------------------------------------------------
+# What a run records (ROS-free)
+
+
+@dataclass
+class FaultRecord:
+    """What one fault run recorded; ``graph/fault_run.py`` fills it in as the run goes, and
+    ``fusion`` (the fusion node's own counters, ``fault_run.fusion_counters``) at its end."""
+
+    config: dict  # the run's settings, as plain values
+    sites: tuple[str, ...]
+    duration_s: float
+    schedule: list[Dropout]
+    bags: tuple[Path, Path]  # the recorder's bag, then the restarted recorder's
+    repair_dir: Path  # where a torn bag is repaired (on a copy, removed after reading)
+    origin: float | None = None  # stamp of the first forwarded sample
+    forwarded: dict[str, array] = field(default_factory=dict)  # stamps the relay forwarded, per sensor
+    dropped_by_relay: dict[str, int] = field(default_factory=dict)
+    sent: dict[str, int] = field(default_factory=lambda: {kind: 0 for kind in KINDS})  # malformed, by kind
+    flood_sent: int = 0
+    flood_window: list[float] = field(default_factory=list)  # s after the origin
+    captions: list[float] = field(default_factory=list)  # arrival, s after the origin
+    joint_states: list[tuple[float, float]] = field(default_factory=list)  # (stamp, received)
+    predicted: dict[float, np.ndarray] = field(default_factory=dict)  # stamp -> (22, 3) joints
+    truth: dict[float, np.ndarray] = field(default_factory=dict)
+    crashes: list[str] = field(default_factory=list)  # the first 100 of crash_count
+    crash_count: int = 0
+    events: list[tuple[float, str]] = field(default_factory=list)
+    rss: list[tuple[float, float]] = field(default_factory=list)  # (s after the origin, bytes)
+    kills: dict[str, float] = field(default_factory=dict)  # name -> ROS time of the kill
+    fusion: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in (*self.sites, CAMERA):
+            self.forwarded.setdefault(name, array("d"))
+            self.dropped_by_relay.setdefault(name, 0)
+
+    def bookkeeping_bytes(self) -> int:
+        """About what the benchmark keeps in memory (outputs, ground truth, forwarded stamps):
+        part of the RSS growth that is not the fusion node's."""
+        poses = (len(self.predicted) + len(self.truth)) * (22 * 3 * 4 + 112 + 100)
+        return poses + len(self.joint_states) * 150 + sum(len(a) * 8 for a in self.forwarded.values())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,8 +362,117 @@ def recorder_loss(bag: Path, killed_at: float, work: Path) -> dict:
     }
 
 
+def measure_run(record: FaultRecord) -> dict:
+    """The results of a run (``graph/fault_report.py`` tables them). ``record.fusion``: ``fps``,
+    ``lookahead_frames``, ``max_sensor_age_s``, ``imu`` (site -> accepted, rejected by reason,
+    clock_resets), ``images_received``, ``image_rejected``, ``camera_clock_resets``,
+    ``text_accepted``, ``text_rejected``, ``text_superseded``, ``text_errors``,
+    ``publish_errors`` and ``stats`` (texts, dropped, gap_frames, restarts, non_finite)."""
+    from ..live.scoring import match_by_stamp, score
+
+    f, sites = record.fusion, record.sites
+    fps, lookahead = f["fps"], f["lookahead_frames"]
+    imu_forwarded = {s: np.frombuffer(record.forwarded[s], np.float64) for s in sites}
+    intervals = covered_intervals(imu_forwarded, f["max_sensor_age_s"])
+    out_stamps = np.array(sorted({s for s, _ in record.joint_states}))
+    continuity = output_continuity(intervals, out_stamps, fps, lookahead)
+    inputs = np.concatenate(list(imu_forwarded.values())) if imu_forwarded else np.zeros(0)
+    grid = grid_residual(out_stamps, inputs, fps)
+    predicted = sorted(record.predicted.items())
+    truth = sorted(record.truth.items())
+    offsets = pose_offsets(
+        intervals,
+        (np.array([s for s, _ in predicted]), np.array([j for _, j in predicted]).reshape(-1, 22, 3)),
+        (np.array([s for s, _ in truth]), np.array([j for _, j in truth]).reshape(-1, 22, 3)),
+        fps,
+    )
+    worst_k = max((abs(o["offset_frames"]) for o in offsets), default=float("nan"))
+    stamp_error = grid["max_s"] + (worst_k if offsets else 0) / fps
+    imu = f["imu"]
+    imu_rejected = {r: sum(b["rejected"][r] for b in imu.values()) for r in next(iter(imu.values()))["rejected"]}
+    expected_reasons: dict[str, dict[str, int]] = {"imu": {}, "image": {}, "text": {}}
+    for kind, n in record.sent.items():
+        group, reason = KINDS[kind]
+        expected_reasons[group][reason] = expected_reasons[group].get(reason, 0) + n
+    accepted_vs_forwarded = {s: (imu[s]["accepted"], len(imu_forwarded[s])) for s in sites if s in imu}
+    malformed_accepted = sum(max(0, a - n) for a, n in accepted_vs_forwarded.values())
+    malformed_accepted += max(0, f["images_received"] - len(record.forwarded[CAMERA]))
+    stats = f["stats"]
+    captioner_kill = record.kills.get("captioning")
+    caption_after = None
+    if captioner_kill is not None:
+        kill_rel = captioner_kill - record.origin
+        after = [t for t in record.captions if t > kill_rel]
+        caption_after = after[0] - kill_rel if after else None
+    recorder = {}
+    if "recorder" in record.kills:
+        recorder = recorder_loss(record.bags[0], record.kills["recorder"], record.repair_dir)
+        shutil.rmtree(record.repair_dir, ignore_errors=True)  # a copy, read
+        recorder["killed_at_s"] = record.kills["recorder"] - record.origin
+        try:  # the restarted recorder's bag: when it recorded again
+            from ..core.bag import read_bag
+
+            first = next(iter(read_bag(record.bags[1])), None)
+            recorder["recording_again_after_s"] = (
+                None if first is None else first.timestamp_ns * 1e-9 - record.kills["recorder"]
+            )
+        except Exception as error:
+            recorder["second_bag_error"] = f"{type(error).__name__}: {str(error)[:200]}"
+    return {
+        "config": record.config,
+        "duration_s": record.duration_s,
+        "crashes": record.crash_count,
+        "crash_messages": record.crashes,
+        "fusion_publish_errors": f["publish_errors"],
+        "fusion_text_errors": f["text_errors"],
+        "malformed_sent": sum(record.sent.values()),
+        "malformed_by_kind": record.sent,
+        "kinds": len(KINDS),
+        "malformed_accepted": malformed_accepted,
+        "imu_accepted_vs_forwarded": accepted_vs_forwarded,
+        "images_accepted_vs_forwarded": (f["images_received"], len(record.forwarded[CAMERA])),
+        "rejected": {"imu": imu_rejected, "image": dict(f["image_rejected"]), "text": dict(f["text_rejected"])},
+        "expected_reasons": expected_reasons,
+        "imu_clock_resets": sum(b["clock_resets"] for b in imu.values()),
+        "camera_clock_resets": f["camera_clock_resets"],
+        "descriptions": {
+            "accepted": f["text_accepted"],
+            "rejected": sum(f["text_rejected"].values()),
+            "superseded": f["text_superseded"],
+            "encoded": stats["texts"],
+            "flood_sent": record.flood_sent,
+            "flood_window_s": record.flood_window,
+            "captions": len(record.captions),
+            "caption_after_captioner_restart_s": caption_after,
+        },
+        "dropouts": [asdict(d) for d in record.schedule],
+        "total_outages": sum(all(s in d.sites for s in sites) for d in record.schedule),
+        "messages_dropped_by_relay": record.dropped_by_relay,
+        "covered_spans": len(intervals),
+        "covered_s": sum(b - a for a, b in intervals),
+        "continuity": continuity,
+        "frames_published_total": len(out_stamps),
+        "fusion_dropped": stats["dropped"],
+        "fusion_gap_frames": stats["gap_frames"],
+        "fusion_restarts": stats["restarts"],
+        "fusion_non_finite": stats["non_finite"],
+        "grid": grid,
+        "pose_offsets": offsets,
+        "worst_offset_frames": worst_k,
+        "stamp_error_ms": 1000 * stamp_error,
+        "mpjpe_mm": float(np.median([o["mpjpe_mm"] for o in offsets])) if offsets else float("nan"),
+        # As ego4o-graph-benchmark scores: each output against the ground truth frame nearest its stamp.
+        "mpjpe_nearest_stamp_mm": score(*match_by_stamp(record.predicted, record.truth, 0.5 / fps))["mpjpe_mm"],
+        "offset_margin_mm": min((o["margin_mm"] for o in offsets), default=float("nan")),
+        "recorder": recorder,
+        "memory": memory_growth(record.rss, record.duration_s),
+        "bookkeeping_mb": record.bookkeeping_bytes() / 2**20,
+        "events": [(round(t, 3), e) for t, e in record.events],
+    }
+
+
 # ---------------------------------------------------------------------------------------------
-# The run (ROS)
+# Reading relayed messages (ROS-free: serialized bytes)
 
 
 def stamp_of(cdr: bytes) -> float:

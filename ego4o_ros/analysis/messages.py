@@ -2,23 +2,25 @@
 
 ``joint_states`` / ``joint_poses`` / ``skeleton_markers`` follow ``nodes/fusion_node.py``
 (the same names, orders, colours, sizes and lifetimes), ``description`` /
-``description_stamped`` follow ``nodes/captioning_node.py``, so a Foxglove layout or an
-RViz config made for a live run shows an analysed bag unchanged. Built with rosbags'
-typestore (no rclpy) through ``cdr.CdrTemplate``, in bulk.
+``description_stamped`` follow ``nodes/captioning_node.py``, ``smpl_pose`` follows
+``nodes/common.smpl_pose`` (less the part confidences), so a Foxglove layout or an RViz
+config made for a live run shows an analysed bag unchanged. Built with rosbags' typestore
+(no rclpy) through ``cdr.CdrTemplate``, in bulk.
 """
 
 from __future__ import annotations
 
+import struct
 from functools import cache
 
 import numpy as np
 
-from ..core import body, joint_angles
+from .. import interface
+from ..core import body, frames, joint_angles, rotations
 from ..core.bag import standard_typestore
 from .cdr import CdrTemplate, message
 
-BONES = [(body.PARENTS[j], j) for j in range(1, body.NUM_JOINTS)]  # as fusion_node.BONES
-BONE_POINTS = np.array([i for bone in BONES for i in bone])
+BONE_POINTS = np.array(interface.BONE_POINTS)  # the skeleton marker as the fusion node draws it
 NUM_JOINTS = body.NUM_JOINTS
 
 
@@ -96,14 +98,14 @@ def markers_template(frame_id: str = "world") -> CdrTemplate:
         pose = message(
             store, "geometry_msgs/msg/Pose", orientation=message(store, "geometry_msgs/msg/Quaternion", w=1.0)
         )
-        lifetime = message(store, "builtin_interfaces/msg/Duration", nanosec=500_000_000)
+        lifetime = message(store, "builtin_interfaces/msg/Duration", nanosec=interface.MARKER_LIFETIME_NS)
 
         def marker(marker_id, kind, points, rgba, scale):
             return message(
                 store,
                 "visualization_msgs/msg/Marker",
                 header=_header(store, sec, nanosec, frame_id),
-                ns="skeleton",
+                ns=interface.MARKER_NAMESPACE,
                 id=marker_id,
                 type=kind,
                 action=0,
@@ -117,11 +119,11 @@ def markers_template(frame_id: str = "world") -> CdrTemplate:
         return message(
             store,
             "visualization_msgs/msg/MarkerArray",
-            markers=[
-                marker(0, 5, bone_points, (0.2, 0.6, 1.0, 1.0), (0.03, 0.0, 0.0)),  # LINE_LIST
-                marker(1, 7, joint_points, (1.0, 0.5, 0.1, 1.0), (0.05, 0.05, 0.05)),
+            markers=[  # types 5 LINE_LIST (bones) and 7 SPHERE_LIST (joints)
+                marker(0, 5, bone_points, interface.BONE_COLOR_RGBA, (interface.BONE_WIDTH_M, 0.0, 0.0)),
+                marker(1, 7, joint_points, interface.JOINT_COLOR_RGBA, (interface.JOINT_DIAMETER_M,) * 3),
             ],
-        )  # SPHERE_LIST
+        )
 
     return CdrTemplate("visualization_msgs/msg/MarkerArray", 3 * (len(BONE_POINTS) + NUM_JOINTS), build)
 
@@ -129,9 +131,9 @@ def markers_template(frame_id: str = "world") -> CdrTemplate:
 @cache
 def output_templates(frame_id: str = "world") -> dict[str, CdrTemplate]:
     return {
-        "joint_states": joint_states_template(frame_id),
-        "joint_poses": pose_array_template(frame_id),
-        "skeleton_markers": markers_template(frame_id),
+        interface.JOINT_STATES: joint_states_template(frame_id),
+        interface.JOINT_POSES: pose_array_template(frame_id),
+        interface.SKELETON_MARKERS: markers_template(frame_id),
     }
 
 
@@ -179,3 +181,64 @@ def description_stamped_cdr(
         fed_back=bool(fed_back),
     )
     return bytes(store.serialize_cdr(msg, "ego4o_ros/msg/MotionDescription"))
+
+
+_BODY_POSE_SENTINEL = np.arange(63, dtype="<f4") + np.float32(0.375)  # float32 slots, found in the bytes
+_FRAME_INDEX_SENTINEL = 0xFEDC_BA98
+
+
+def smpl_values(local_rotations: np.ndarray, positions_ros: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, 22, 3, 3) parent-relative rotations (body axes) + (N, 22, 3) REP-103 joints -> SMPL
+    ``global_orient`` (N, 3), ``body_pose`` (N, 21, 3), ``transl`` (N, 3): what
+    ``core.joint_angles.ros_body_pose(...).smpl`` gives for each frame."""
+    global_orient = rotations.matrix_to_axis_angle(frames.ROS_FROM_BODY @ local_rotations[:, 0])
+    return global_orient, rotations.matrix_to_axis_angle(local_rotations[:, 1:]), positions_ros[:, 0]
+
+
+def smpl_pose_rows(
+    store,
+    stamps_ns: np.ndarray,
+    local_rotations: np.ndarray,
+    positions_ros: np.ndarray,
+    active_sensors: list[tuple[str, ...]],
+    frame_index: np.ndarray,
+    frame_id: str = "world",
+) -> list[bytes]:
+    """``ego4o_ros/msg/SmplPose`` CDR, one per frame, as the fusion node fills it (``store``
+    must know the type: ``writing.custom_store()``); no part confidences (both part arrays
+    empty, as the message says when the estimator gives none). In bulk: one ``CdrTemplate``
+    per set of active sensors (their strings fix the layout), the float32 ``body_pose`` and the
+    uint32 ``frame_index`` written into the rows where their sentinels sit in the template."""
+    global_orient, body_pose, transl = smpl_values(local_rotations, positions_ros)
+    values = np.concatenate([global_orient, transl, positions_ros.reshape(len(positions_ros), -1)], axis=1)
+    body_pose = np.ascontiguousarray(body_pose, "<f4").reshape(len(body_pose), -1).view(np.uint8)
+    frame_index = np.ascontiguousarray(frame_index, "<u4").reshape(-1, 1).view(np.uint8)
+    rows: list[bytes] = [b""] * len(stamps_ns)
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for k, sites in enumerate(active_sensors):
+        groups.setdefault(tuple(sites), []).append(k)
+    for sites, members in groups.items():
+
+        def build(store, sec, nanosec, v, sites=sites):
+            return message(
+                store,
+                "ego4o_ros/msg/SmplPose",
+                header=_header(store, sec, nanosec, frame_id),
+                global_orient=_point(store, "geometry_msgs/msg/Vector3", v[0:3]),
+                body_pose=_BODY_POSE_SENTINEL,
+                transl=_point(store, "geometry_msgs/msg/Vector3", v[3:6]),
+                joint_positions=[_point(store, "geometry_msgs/msg/Point", p) for p in np.reshape(v[6:], (-1, 3))],
+                active_sensors=list(sites),
+                frame_index=_FRAME_INDEX_SENTINEL,
+            )
+
+        template = CdrTemplate("ego4o_ros/msg/SmplPose", 6 + 3 * NUM_JOINTS, build, store=store)
+        (pose_at,) = CdrTemplate._find(template.template, _BODY_POSE_SENTINEL.tobytes(), exactly_one=True)
+        (index_at,) = CdrTemplate._find(template.template, struct.pack("<I", _FRAME_INDEX_SENTINEL), exactly_one=True)
+        members = np.array(members)
+        out = template.encode(np.asarray(stamps_ns)[members], values[members])
+        out[:, pose_at : pose_at + body_pose.shape[1]] = body_pose[members]
+        out[:, index_at : index_at + 4] = frame_index[members]
+        for k, row in zip(members.tolist(), out):
+            rows[k] = row.tobytes()
+    return rows

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from .. import interface
 from ..core import imu
 from ..core.bag import LOCK_NAME, BagError, needs_repair, repair_bag
 from ..live.sensors import MAX_ACCELERATION, REJECT_REASONS, ImuConvention, to_body_frame
@@ -33,18 +34,18 @@ from .cdr import decode_imu, decode_pose_array
 
 # What the analysis publishes itself: the recorded live versions are kept under live/.
 OUTPUT_TOPICS = (
-    "joint_states",
-    "joint_poses",
-    "skeleton_markers",
-    "smpl_pose",
-    "description",
-    "description_stamped",
-    "text_input",
+    interface.JOINT_STATES,
+    interface.JOINT_POSES,
+    interface.SKELETON_MARKERS,
+    interface.SMPL_POSE,
+    interface.DESCRIPTION,
+    interface.DESCRIPTION_STAMPED,
+    interface.TEXT_INPUT,
 )
-TRUTH_TOPIC = "ground_truth/joint_poses"
+TRUTH_TOPIC = interface.GROUND_TRUTH_POSES
 CAMERA_TOPICS = {
-    "sensor_msgs/msg/Image": "camera/image_raw",
-    "sensor_msgs/msg/CompressedImage": "camera/image_raw/compressed",
+    "sensor_msgs/msg/Image": interface.CAMERA_IMAGE,
+    "sensor_msgs/msg/CompressedImage": interface.CAMERA_COMPRESSED,
 }
 
 
@@ -91,7 +92,7 @@ def load_sensor_setup(params: str | Path | None = None) -> SensorSetup:
     topics, conventions = {}, {}
     defaults = ImuConvention()
     for site in sites:
-        topics[site] = str(fusion.get(f"imu.{site}.topic", f"imu/{site}"))
+        topics[site] = str(fusion.get(f"imu.{site}.topic", interface.imu_topic(site)))
         conventions[site] = ImuConvention(
             **{
                 f.name: type(getattr(defaults, f.name))(fusion.get(f"imu.{site}.{f.name}", getattr(defaults, f.name)))
@@ -261,14 +262,14 @@ def read_recording(path: str | Path, setup: SensorSetup, work: Path, keep_copies
             if connection.msgtype == "geometry_msgs/msg/PoseArray":
                 if topic_matches(connection.topic, TRUTH_TOPIC):
                     role[connection.id] = "truth"
-                elif topic_matches(connection.topic, "joint_poses", namespaced=False):
+                elif topic_matches(connection.topic, interface.JOINT_POSES, namespaced=False):
                     role[connection.id] = "live"
             if connection.msgtype in CAMERA_TOPICS and topic_matches(
                 connection.topic, CAMERA_TOPICS[connection.msgtype]
             ):
                 role[connection.id] = "camera"
             if connection.msgtype == "std_msgs/msg/String" and topic_matches(
-                connection.topic, "description", namespaced=False
+                connection.topic, interface.DESCRIPTION, namespaced=False
             ):
                 role[connection.id] = "description"
             if keep_copies:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import interface
 from ..core import body, imu, joint_angles
 from ..core.bag import QOS_PROFILES, standard_typestore
 from . import messages
@@ -16,7 +17,7 @@ BAG_NAME = "analysed_bag"
 
 
 def custom_store():
-    """Kilted types + the package's own messages (``msg/``), for description_stamped."""
+    """Kilted types + the package's own messages (``msg/``), for smpl_pose and description_stamped."""
     from ..paths import share_file
 
     try:
@@ -44,9 +45,9 @@ def write_bag(analysis, path: Path, config) -> dict:
         stamps = motion.grid.stamps_ns[valid]
         templates = messages.output_templates(config.frame_id)
         values = {
-            "joint_states": motion.dofs[valid],
-            "joint_poses": messages.pose_values(motion.positions_ros[valid], motion.orientations_xyzw[valid]),
-            "skeleton_markers": messages.marker_values(motion.positions_ros[valid]),
+            interface.JOINT_STATES: motion.dofs[valid],
+            interface.JOINT_POSES: messages.pose_values(motion.positions_ros[valid], motion.orientations_xyzw[valid]),
+            interface.SKELETON_MARKERS: messages.marker_values(motion.positions_ros[valid]),
         }
         for topic, template in templates.items():
             connection = writer.add_connection(
@@ -54,6 +55,25 @@ def write_bag(analysis, path: Path, config) -> dict:
             )
             streams.append((connection, stamps, template.encode(stamps, values[topic])))
             counts[f"/{topic}"] = len(stamps)
+        if "ego4o_ros/msg/SmplPose" in store.types:  # the package's msg/ definitions were found
+            connection = writer.add_connection(
+                f"/{interface.SMPL_POSE}",
+                "ego4o_ros/msg/SmplPose",
+                typestore=store,
+                offered_qos_profiles=[QOS_PROFILES["reliable"]],
+            )
+            sites = np.array(imu.IMU_SITES)
+            rows = messages.smpl_pose_rows(
+                store,
+                stamps,
+                motion.local_rotations[valid],
+                motion.positions_ros[valid],
+                [tuple(sites[present]) for present in motion.grid.present[valid]],
+                valid,  # the frame's index on the analysis grid
+                config.frame_id,
+            )
+            streams.append((connection, stamps, rows))
+            counts[f"/{interface.SMPL_POSE}"] = len(stamps)
         if analysis.captions:
             caption_stamps = np.array([c.end_ns for c in analysis.captions], np.int64)
             connection = writer.add_connection(

@@ -27,7 +27,6 @@ proper rotation (no mirror image) that puts the body's up on the screen's up.
 from __future__ import annotations
 
 import math
-import shutil
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from . import body
+from . import body, video
 
 SUPPORTED_EXTENSIONS = (".gif", ".mp4", ".png")
 
@@ -57,7 +56,6 @@ TRAIL_COLOR = "#808080"
 STRIP_LEGEND_BAND = 0.25  # inches below the PNG strip's panels for the colour key
 FLOOR_COLOR = "#e9e9e9"
 GRID_COLOR = "#b8b8b8"
-GIF_COLORS = 48
 
 
 def _chain_part(chain: Sequence[int]) -> str:
@@ -261,85 +259,6 @@ def _extent(plot_seqs, targets, groups, floor: float, margin: float = 1.12) -> t
 # ---------------------------------------------------------------- writers
 
 
-def _mp4_backend() -> str | None:
-    """'imageio' when imageio-ffmpeg is installed, 'matplotlib' when ffmpeg is on PATH."""
-    try:
-        import imageio_ffmpeg  # noqa: F401
-
-        return "imageio"
-    except ImportError:
-        pass
-    return "matplotlib" if shutil.which("ffmpeg") else None
-
-
-def _rgb(canvas: FigureCanvasAgg) -> np.ndarray:
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
-
-
-def _write_gif(indices: list[int], draw, canvas, out_path: Path, fps: float) -> None:
-    """Pillow GIF, loops forever. One palette for all frames (built from the first,
-    middle and last frame) keeps colours steady and the file small."""
-    from PIL import Image
-
-    samples = []
-    for i in sorted({indices[0], indices[len(indices) // 2], indices[-1]}):
-        draw(i)
-        canvas.draw()
-        samples.append(_rgb(canvas))
-    palette = Image.fromarray(np.concatenate(samples, axis=0)).quantize(
-        colors=GIF_COLORS, method=Image.Quantize.MEDIANCUT
-    )
-    images = []
-    for i in indices:
-        draw(i)
-        canvas.draw()
-        images.append(Image.fromarray(_rgb(canvas)).quantize(palette=palette, dither=Image.Dither.NONE))
-    # GIF stores centiseconds; most viewers play delays under 20 ms slowly
-    duration = max(20, int(round(100.0 / fps)) * 10)
-    images[0].save(out_path, save_all=True, append_images=images[1:], duration=duration, loop=0)
-
-
-def _write_mp4(indices: list[int], draw, fig, canvas, out_path: Path, fps: float, dpi: float) -> None:
-    backend = _mp4_backend()
-    if backend is None:
-        raise RuntimeError(
-            "MP4 output needs the imageio-ffmpeg package (pip install imageio-ffmpeg) or an "
-            "ffmpeg binary on PATH; neither was found. Render to .gif or .png instead."
-        )
-    if backend == "imageio":
-        import imageio_ffmpeg
-
-        writer = None
-        for i in indices:
-            draw(i)
-            canvas.draw()
-            rgb = _rgb(canvas)
-            rgb = rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2]  # yuv420p needs even sizes
-            if writer is None:
-                writer = imageio_ffmpeg.write_frames(
-                    str(out_path),
-                    (rgb.shape[1], rgb.shape[0]),
-                    fps=fps,
-                    codec="libx264",
-                    pix_fmt_in="rgb24",
-                    pix_fmt_out="yuv420p",
-                    macro_block_size=1,
-                    quality=7,
-                    ffmpeg_log_level="error",
-                )
-                writer.send(None)
-            writer.send(np.ascontiguousarray(rgb).tobytes())
-        writer.close()
-    else:
-        from matplotlib.animation import FFMpegWriter
-
-        writer = FFMpegWriter(fps=fps, codec="h264", extra_args=["-pix_fmt", "yuv420p"])
-        with writer.saving(fig, str(out_path), dpi):
-            for i in indices:
-                draw(i)
-                writer.grab_frame()
-
-
 # ---------------------------------------------------------------- public API
 
 
@@ -502,9 +421,9 @@ def render_sequences(
 
     indices = list(range(0, T, every))
     if ext == ".gif":
-        _write_gif(indices, draw, canvas, out_path, fps / every)
+        video.write_gif(indices, draw, canvas, out_path, fps / every)
     else:
-        _write_mp4(indices, draw, fig, canvas, out_path, fps / every, dpi)
+        video.write_mp4(indices, draw, fig, canvas, out_path, fps / every, dpi)
     return out_path
 
 

@@ -48,7 +48,10 @@ from tqdm import tqdm
 
 from ..core import features, imu
 from ..core.dataset import DatasetConfig
+from ..models.part_vqvae import window_codes
 from ..readers import bandai
+from .clips import attach_views, load_clips, site_combinations
+from .scoring import canonical_window
 
 COLUMNS = ("action_acc", "action_acc_minilm", "style_acc", "rouge_l", "minilm_cos", "distinct_2", "s_per_description")
 GROUPS = ("all", "seen pairs", "unseen pairs")
@@ -119,18 +122,11 @@ def segments_of(clip, window: int, windows: int) -> list[Segment]:
     return out
 
 
-@torch.no_grad()
-def ground_truth_codes(
-    clip, starts: list[int], window: int, config: features.FeatureConfig, vqvae, normalizer
-) -> np.ndarray:
-    """VQ-VAE codes of the windows at ``starts``, concatenated: (K * T', parts)."""
-    rows = []
-    for s in starts:
-        poses = clip.joints[s : s + window + 1]
-        canonical = features.window_frame(poses, config).points(poses)
-        rows.append(features.features_from_joints(canonical, config, canonicalize=False))
-    normalised = torch.from_numpy(normalizer.normalize(np.stack(rows)).astype(np.float32))
-    return vqvae.encode(normalised).numpy().reshape(-1, len(vqvae.quantizers))
+def truth_codes(clip, starts: list[int], window: int, config: features.FeatureConfig, vqvae, normalizer) -> np.ndarray:
+    """The VQ-VAE's codes of the ground truth's windows at ``starts`` (each in its own
+    canonical frame), concatenated: (K * T', parts)."""
+    rows = [canonical_window(clip.joints[s : s + window + 1], config)[1] for s in starts]
+    return window_codes(vqvae, np.stack(rows), normalizer).reshape(-1, len(vqvae.quantizers))
 
 
 @torch.no_grad()
@@ -152,6 +148,7 @@ class CaptionEvaluator:
         vqvae,
         normalizer,
         ego4o,
+        *,
         fps: float,
         window: int,
         windows: int,
@@ -159,8 +156,6 @@ class CaptionEvaluator:
         max_sites: int = 3,
         batch: int = 8,
     ):
-        from .evaluator import site_combinations
-
         self.captioners, self.vqvae, self.normalizer, self.ego4o = captioners, vqvae, normalizer, ego4o
         self.window, self.windows, self.batch = window, windows, batch
         self.feature_config = features.FeatureConfig(fps=fps)
@@ -178,7 +173,7 @@ class CaptionEvaluator:
         for source in self.inputs:
             if source == "gt":
                 codes = [
-                    ground_truth_codes(clip, s.starts, self.window, self.feature_config, self.vqvae, self.normalizer)
+                    truth_codes(clip, s.starts, self.window, self.feature_config, self.vqvae, self.normalizer)
                     for s in segments
                 ]
                 sites = None
@@ -329,86 +324,91 @@ def latency(captioner, codes: np.ndarray, repeats: int = 20) -> dict:
     }
 
 
-def evaluate_captions(
-    weights: Path,
-    source: Path,
-    split: str = "validation",
-    sample: int | None = None,
-    seed: int = 0,
-    windows: int = 2,
-    max_sites: int = 3,
-    lm_stem: Path | None = None,
-    ego4o_stem: Path | None = None,
-    base_model: str | None = None,
-    batch: int = 8,
-    latency_repeats: int = 20,
-    progress: bool = True,
-    json_path: Path | None = None,
-) -> dict:
+@dataclass(frozen=True)
+class CaptionEvaluationConfig:
+    """What a caption evaluation measures (``ego4o-caption-eval``'s flags)."""
+
+    weights: Path  # folder with vqvae, captioner (and ego4o, lm_captioner)
+    source: Path  # archive or folder of motion files
+    split: str = "validation"  # "validation", "train" or "all"
+    sample: int | None = None  # a seeded sample of N takes, stratified by (dataset, action)
+    seed: int = 0
+    windows: int = 2  # consecutive windows per description (at most the LM's max_windows)
+    max_sites: int = 3  # rows from captured codes with 1..max_sites IMUs
+    lm_stem: Path | None = None  # the LM captioner (default: weights/lm_captioner)
+    ego4o_stem: Path | None = None  # the capture model (default: weights/ego4o)
+    base_model: str | None = None  # LM base model override (.gguf or local directory)
+    batch: int = 8  # descriptions generated together
+    latency_repeats: int = 20  # single descriptions timed for p50/p99
+
+
+def evaluate_captions(config: CaptionEvaluationConfig, *, progress: bool = True, json_path: Path | None = None) -> dict:
     """Load the captioners (code histogram from ``weights``; the LM from ``lm_stem`` or
-    ``weights/lm_captioner``), the VQ-VAE and the capture model; print and return the table."""
+    ``weights/lm_captioner``), the VQ-VAE and the capture model; print and return the table
+    (and write it, with every description, as JSON to ``json_path``)."""
     from ..models.code_captioner import CodeCaptioner
     from ..models.ego4o import Ego4oModel
     from ..models.feature_encoders import make_text_encoder
     from ..models.lm_captioner import LmCaptioner
     from ..models.predictors import load_vqvae
-    from .evaluator import load_clips
 
+    weights, source, split, sample = config.weights, config.source, config.split, config.sample
     started = time.monotonic()
     vqvae, vqvae_card = load_vqvae(weights / "vqvae")
     captioners = {"codes": CodeCaptioner.load(weights / "captioner")}
-    lm_stem = lm_stem or weights / "lm_captioner"
-    lm, lm_card = LmCaptioner.load(lm_stem, base_model, merged=True)
+    lm_stem = config.lm_stem or weights / "lm_captioner"
+    lm, lm_card = LmCaptioner.load(lm_stem, config.base_model, merged=True)
     if lm_card.feature_mean != vqvae_card.feature_mean:
         raise ValueError(f"{lm_stem} was trained with another VQ-VAE than {weights / 'vqvae'}")
     captioners["lm"] = lm
-    ego4o_stem = ego4o_stem or weights / "ego4o"
+    ego4o_stem = config.ego4o_stem or weights / "ego4o"
     ego4o = None
     if Path(ego4o_stem).with_suffix(".json").exists():
         ego4o, _ = Ego4oModel.load(ego4o_stem)
         if not torch.allclose(ego4o.codebooks, lm.codebooks, atol=1e-6):
             raise ValueError(f"{ego4o_stem} uses other codebooks than {lm_stem}")
-    windows = max(1, min(windows, lm.config.max_windows))
-    config = DatasetConfig(**vqvae_card.dataset)
-    clips = load_clips(source, split, config, sample, seed, progress)
+    windows = max(1, min(config.windows, lm.config.max_windows))
+    dataset = DatasetConfig(**vqvae_card.dataset)
+    clips = load_clips(source, split, dataset, sample, config.seed, progress)
     if not clips:
         raise ValueError(f"no clips to evaluate in {source} (split {split})")
     if lm_card.image_backend:  # the LM reads images too: its rows with the camera's views
         from ..models.image_model import image_encoder_of
-        from .evaluator import attach_views
 
-        clips = attach_views(clips, image_encoder_of(Path(lm_stem).parent, lm_card), config.fps, progress)
+        clips = attach_views(clips, image_encoder_of(Path(lm_stem).parent, lm_card), dataset.fps, progress)
     evaluator = CaptionEvaluator(
         captioners,
         vqvae,
         vqvae_card.normalizer(),
         ego4o,
-        vqvae_card.fps,
-        vqvae_card.window,
-        windows,
-        make_text_encoder("minilm"),
-        max_sites,
-        batch,
+        fps=vqvae_card.fps,
+        window=vqvae_card.window,
+        windows=windows,
+        text_encoder=make_text_encoder("minilm"),
+        max_sites=config.max_sites,
+        batch=config.batch,
     )
     for number, clip in enumerate(tqdm(clips, desc="clips", disable=not progress, file=sys.stderr)):
         evaluator.add(number, clip)
     table = evaluator.table()
-    example = ground_truth_codes(
+    example = truth_codes(
         clips[0], [0] * windows, vqvae_card.window, evaluator.feature_config, vqvae, vqvae_card.normalizer()
     )
-    timing = {name: latency(c, example, latency_repeats if name == "lm" else 5) for name, c in captioners.items()}
+    timing = {
+        name: latency(c, example, config.latency_repeats if name == "lm" else 5) for name, c in captioners.items()
+    }
     summary = {
         "clips": len(clips),
         "segments": len(
             {(r["clip"], tuple(r["references"]), i) for i, r in enumerate(evaluator.records) if r["row"] == "codes/gt"}
         ),
         "windows_per_description": windows,
-        "seconds_of_motion_per_description": windows * config.window / config.fps,
+        "seconds_of_motion_per_description": windows * dataset.window / dataset.fps,
         "groups": {g: len({r["clip"] for r in evaluator.records if g in r["groups"]}) for g in GROUPS},
         "split": split,
         "sample": sample,
         "threads": torch.get_num_threads(),
-        "batch": batch,
+        "batch": config.batch,
         "latency_single": timing,
         "seconds": round(time.monotonic() - started, 1),
         "lm": {

@@ -37,7 +37,9 @@ from tqdm import tqdm
 from ..core import features, imu
 from ..core.dataset import DatasetConfig
 from ..models.checkpoint import ModelCard
-from .evaluator import clip_truth, load_clips, loop_description, score_offline, site_combinations
+from .clips import load_clips, site_combinations
+from .evaluator import load_lm_captioner, loop_description
+from .scoring import clip_truth, score_offline
 
 THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))  # 0.0 ... 0.95
 
@@ -53,7 +55,7 @@ class LoopRecord:
     text: str
 
 
-def loop_records(ego4o, card: ModelCard, lm_captioner, text_encoder, clips, windows: int = 4, progress=True):
+def loop_records(ego4o, card: ModelCard, lm_captioner, text_encoder, clips, *, windows: int = 4, progress=True):
     """One ``LoopRecord`` per clip (combination ``n % 25`` for clip ``n``)."""
     from ..models.online import StreamingCapture
     from ..models.predictors import WindowPredictor
@@ -109,28 +111,32 @@ def cross_fitted(records: list[LoopRecord], thresholds=THRESHOLDS) -> tuple[floa
     return float((errors * frames).sum() / frames.sum()), chosen
 
 
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """Where the loop is measured (``ego4o-calibrate-feedback``'s flags)."""
+
+    weights: Path  # folder with ego4o and lm_captioner (whose card receives the threshold)
+    source: Path  # archive or folder of motion files
+    split: str = "train"  # "train" or "validation"
+    sample: int | None = 240  # a seeded sample of N takes, stratified by (dataset, action); None: all
+    seed: int = 0
+
+
 def calibrate_feedback(
-    weights: Path,
-    source: Path,
-    split: str = "train",
-    sample: int | None = 240,
-    seed: int = 0,
-    write: bool = True,
-    progress: bool = True,
-    json_path: Path | None = None,
+    config: CalibrationConfig, *, write: bool = True, progress: bool = True, json_path: Path | None = None
 ) -> dict:
-    """Measure the loop on ``split`` takes, choose the threshold, print a table and (with
-    ``write``) store it in ``weights/lm_captioner.json``."""
+    """Measure the loop on ``config.split`` takes, choose the threshold, print a table and
+    (with ``write``) store it in ``weights/lm_captioner.json``."""
     from ..models.ego4o import Ego4oModel
     from ..models.feature_encoders import make_text_encoder
-    from .evaluator import _load_lm_captioner
 
+    weights, source, split, sample, seed = config.weights, config.source, config.split, config.sample, config.seed
     started = time.monotonic()
     torch.set_num_threads(1)
     ego4o, card = Ego4oModel.load(weights / "ego4o")
     if not card.text_backend:
         raise ValueError(f"{weights / 'ego4o'} takes no text: there is no loop to calibrate")
-    lm_captioner = _load_lm_captioner(weights)
+    lm_captioner = load_lm_captioner(weights)
     text_encoder = make_text_encoder(card.text_backend)
     clips = load_clips(source, split, DatasetConfig(**card.dataset), sample, seed, progress)
     if not clips:

@@ -15,7 +15,6 @@ and whether any output was dropped: what offline analysis of recordings gets.
 
 from __future__ import annotations
 
-import importlib
 import os
 import resource
 import shutil
@@ -25,54 +24,38 @@ from pathlib import Path
 
 import numpy as np
 
+from .harness import Harness, merge_overrides, sim_time_overrides
+
 
 class GraphRun:
     """One run of the graph: child processes + the fusion node and a monitor in here."""
 
-    def __init__(self, specs, params: Path, overrides: dict, env: dict):
-        self.specs, self.params, self.overrides, self.env = specs, params, overrides, env
+    def __init__(self, specs, params: Path, overrides: dict, domain_id: int | None = None):
+        self.specs, self.params, self.overrides, self.domain_id = specs, params, overrides, domain_id
 
     def run(self, until, progress=None, poll_s: float = 0.05) -> dict:
-        import rclpy
+        from .runner import CaptureMonitor
 
-        from ..nodes.common import make_executor
-        from .runner import CaptureMonitor, node_arguments, start_node_process, stop_node_processes
-
-        children = []
-        rclpy.init()
-        executor = make_executor()
-        nodes = []
-        try:
+        spec = {s.name: s for s in self.specs}
+        with Harness(self.params, self.overrides, self.domain_id) as graph:
             # Wall clock, even when the graph follows a bag's clock: it times the outputs.
-            monitor_node = rclpy.create_node("graph_benchmark_monitor")
-            monitor = CaptureMonitor(monitor_node)
-            fusion_spec = next(s for s in self.specs if s.name == "fusion")
-            fusion_class = getattr(importlib.import_module(fusion_spec.module), fusion_spec.node_class)
-            fusion = fusion_class(cli_args=node_arguments(self.params, fusion_spec, self.overrides))
-            nodes += [monitor_node, fusion]
-            for node in nodes:
-                executor.add_node(node)
+            monitor = CaptureMonitor(graph.create_node("graph_benchmark_monitor"))
+            fusion = graph.start_node(spec["fusion"])
             others = [s for s in self.specs if s.name not in ("fusion", "wearable_replay")]
-            children += [start_node_process(s, self.params, self.overrides, self.env) for s in others]
-            waited = time.monotonic()  # the replay starts once everyone listens
-            while {s.name for s in others} - set(monitor_node.get_node_names()) and time.monotonic() - waited < 60:
-                executor.spin_once(timeout_sec=0.1)
-            replay_spec = next(s for s in self.specs if s.name == "wearable_replay")
-            replay = start_node_process(replay_spec, self.params, self.overrides, self.env)
-            children.append(replay)
+            for s in others:
+                graph.start_process(s)
+            graph.wait_ready({s.name for s in others}, 60)  # the replay starts once everyone listens
+            replay_child = graph.start_process(spec["wearable_replay"])
+            replay = replay_child.process
             cpu_start, started = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
-            last_report = started
-            while not until(monitor, fusion, replay):
-                executor.spin_once(timeout_sec=poll_s)
-                if progress and time.monotonic() - last_report >= 30:
-                    last_report = time.monotonic()
-                    progress(monitor, fusion, last_report - started)
+            graph.spin_until(
+                lambda: until(monitor, fusion, replay),
+                poll_s=poll_s,
+                every=(30.0, lambda elapsed: progress(monitor, fusion, elapsed)) if progress else None,
+            )
             replay_ended = time.monotonic()
-            if replay.poll() is None:
-                stop_node_processes([replay])
-            drain = time.monotonic()
-            while time.monotonic() - drain < 1.5:  # the last frames and descriptions
-                executor.spin_once(timeout_sec=poll_s)
+            graph.stop(replay_child)
+            graph.drain(1.5)  # the last frames and descriptions
             wall = replay_ended - started
             cpu = resource.getrusage(resource.RUSAGE_SELF)
             result = measure(monitor, fusion)
@@ -80,13 +63,6 @@ class GraphRun:
                 wall_s=wall,
                 fusion_process_cpu=(cpu.ru_utime + cpu.ru_stime - cpu_start.ru_utime - cpu_start.ru_stime) / wall,
             )
-        finally:
-            for node in nodes:
-                executor.remove_node(node)
-                node.destroy_node()
-            executor.shutdown()
-            rclpy.try_shutdown()
-            stop_node_processes(children)
         return result
 
 
@@ -94,10 +70,11 @@ def measure(monitor, fusion) -> dict:
     """What a run delivered: frames, drops, latency, accuracy, inputs."""
     from ..live.scoring import match_by_stamp, score
 
-    fps = fusion.capture.fps
+    live = fusion.fusion  # the node's capture, camera and text inputs
+    fps = live.capture.fps
     stamps = np.unique(np.round(np.array([s for s, _ in monitor.joint_states]) * fps))
     expected = int(stamps[-1] - stamps[0]) + 1 if len(stamps) else 0
-    latency_ms = np.array(fusion.capture.stats.latencies_s) * 1000
+    latency_ms = np.array(live.capture.stats.latencies_s) * 1000
     received_ms = np.array([(r - s - fusion.lookahead_s) * 1000 for s, r in monitor.joint_states])
     span_s = (stamps[-1] - stamps[0]) / fps if len(stamps) > 1 else 0.0
     received = [r for _, r in monitor.joint_states]
@@ -110,21 +87,21 @@ def measure(monitor, fusion) -> dict:
     return {
         "data_s": span_s,
         "output_wall_s": output_wall_s,
-        "frames_published": fusion.published,
+        "frames_published": live.published,
         "frames_received": len(stamps),
         "frames_expected": expected,
         "missing_at_subscriber": expected - len(stamps),
-        "skipped_by_fusion": fusion.capture.stats.dropped,
-        "restarts": fusion.capture.stats.restarts,
+        "skipped_by_fusion": live.capture.stats.dropped,
+        "restarts": live.capture.stats.restarts,
         "rate_hz": (len(stamps) - 1) / span_s if span_s > 0 else 0.0,
         "latency_p50_ms": pct(latency_ms, 50),
         "latency_p99_ms": pct(latency_ms, 99),
         "latency_max_ms": float(latency_ms.max()) if len(latency_ms) else float("nan"),
         "received_p50_ms": pct(received_ms, 50),
         "received_p99_ms": pct(received_ms, 99),
-        "imu_accepted": {site: b.accepted for site, b in fusion.capture.buffers.items() if b.accepted},
-        "imu_rejected": sum(sum(b.rejected.values()) for b in fusion.capture.buffers.values()),
-        "images_received": fusion.images_received,
+        "imu_accepted": {site: b.accepted for site, b in live.capture.buffers.items() if b.accepted},
+        "imu_rejected": sum(sum(b.rejected.values()) for b in live.capture.buffers.values()),
+        "images_received": live.camera.received,
         "descriptions": len(monitor.descriptions),
         **accuracy,
     }
@@ -134,7 +111,7 @@ def dropped(result: dict) -> int:
     return result["missing_at_subscriber"] + result["skipped_by_fusion"]
 
 
-def live_run(args, env, params) -> dict:
+def live_run(args, params) -> dict:
     from .description import capture_graph
 
     specs = capture_graph(replay=True, record=True)
@@ -148,22 +125,21 @@ def live_run(args, env, params) -> dict:
     def progress(monitor, fusion, elapsed):
         latency = np.array(fusion.capture.stats.latencies_s) * 1000
         print(
-            f"  {elapsed:5.0f} s: {fusion.published} frames, skipped {fusion.capture.stats.dropped}, "
+            f"  {elapsed:5.0f} s: {fusion.fusion.published} frames, skipped {fusion.capture.stats.dropped}, "
             f"latency p50 {np.percentile(latency, 50):.1f} ms p99 {np.percentile(latency, 99):.1f} ms",
             file=sys.stderr,
             flush=True,
         )
 
     def until(monitor, fusion, replay):
-        return fusion.published >= frames_wanted or replay.poll() is not None
+        return fusion.fusion.published >= frames_wanted or replay.poll() is not None
 
     print(f"live: {args.duration:g} s, 3 IMUs at 100 Hz + camera at 30 Hz ...", file=sys.stderr, flush=True)
-    return GraphRun(specs, params, overrides, env).run(until, progress)
+    return GraphRun(specs, params, overrides, args.domain_id).run(until, progress)
 
 
-def bag_runs(args, env, params) -> list[dict]:
+def bag_runs(args, params) -> list[dict]:
     from .description import capture_graph
-    from .runner import merge_overrides, sim_time_overrides
 
     specs = capture_graph(replay=True, record=False)
     results = []
@@ -180,7 +156,9 @@ def bag_runs(args, env, params) -> list[dict]:
                 "fusion": {"latency_history": int(args.bag_seconds * 30) + 1000},
             },
         )
-        result = GraphRun(specs, params, overrides, env).run(lambda monitor, fusion, replay: replay.poll() is not None)
+        result = GraphRun(specs, params, overrides, args.domain_id).run(
+            lambda monitor, fusion, replay: replay.poll() is not None
+        )
         result["speed"] = speed
         # Data time over the wall time between the first and the last output.
         result["speed_up"] = result["data_s"] / result["output_wall_s"] if result["output_wall_s"] > 0 else float("nan")
@@ -238,13 +216,13 @@ def print_tables(live: dict | None, bags: list[dict]) -> None:
 def run_benchmark(args) -> tuple[dict, list[dict]]:
     """The live run and the bag replays; ``args`` as ``ego4o-graph-benchmark`` parses them."""
     from ..paths import share_file
-    from .runner import ros_environment
+    from .harness import ros_environment
 
     env = ros_environment(args.domain_id)
     params = share_file("config", "capture.yaml")
     shutil.rmtree(args.out / "live_bag", ignore_errors=True)  # this tool's own output of a previous run
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"ego4o-graph-benchmark: ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}, localhost only", file=sys.stderr)
-    live = live_run(args, env, params)
-    bags = bag_runs(args, env, params) if args.speeds else []
+    live = live_run(args, params)
+    bags = bag_runs(args, params) if args.speeds else []
     return live, bags

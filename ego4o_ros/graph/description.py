@@ -18,11 +18,21 @@ class NodeSpec:
     remappings: tuple[tuple[str, str], ...] = ()
 
 
+BRIDGE_PROFILES = ("imuposer", "sensor_logger")  # the profiles of config/devices.yaml
+
+
 def capture_graph(
-    replay: bool = True, record: bool = True, foxglove: bool = False, robot: str | None = None
+    replay: bool = True,
+    record: bool = True,
+    foxglove: bool = False,
+    robot: str | None = None,
+    bridge: str | None = None,
 ) -> list[NodeSpec]:
     """``robot``: a robot map (``g1``, config/robots/) adds the ``retarget`` node (its
-    ``robot`` parameter must then name that map; see ``retarget_overrides``)."""
+    ``robot`` parameter must then name that map; see ``retarget_overrides``). ``bridge``:
+    a profile of config/devices.yaml (``imuposer``, ``sensor_logger``) puts the
+    ``wearable_bridge`` (real devices) in the replay's place; its ``profile`` parameter
+    must then name it (``bridge_overrides``)."""
     nodes = [
         NodeSpec("fusion", "fusion_node", "ego4o_ros.nodes.fusion_node", "FusionNode"),
         # Its own process: a slow captioner must never stall capture.
@@ -30,7 +40,14 @@ def capture_graph(
             "captioning", "captioning_node", "ego4o_ros.nodes.captioning_node", "CaptioningNode", own_process=True
         ),
     ]
-    if replay:
+    if bridge:
+        nodes.insert(
+            0,
+            NodeSpec(
+                "wearable_bridge", "wearable_bridge_node", "ego4o_ros.nodes.wearable_bridge_node", "WearableBridgeNode"
+            ),
+        )
+    elif replay:
         nodes.insert(
             0,
             NodeSpec(
@@ -54,6 +71,18 @@ def capture_graph(
             NodeSpec("retarget", "retarget_node", "ego4o_ros.nodes.retarget_node", "RetargetNode", own_process=True)
         )
     return nodes
+
+
+def bridge_overrides(bridge: str | None) -> dict:
+    """Parameter overrides for a graph with the ``wearable_bridge`` (empty without one): its
+    profile, and for Sensor Logger's batches (they arrive every 0.1-0.2 s) a fusion node that
+    waits longer before it takes a sensor as absent."""
+    if not bridge:
+        return {}
+    overrides = {"wearable_bridge": {"profile": bridge}}
+    if bridge == "sensor_logger":
+        overrides["fusion"] = {"max_sensor_age": 0.35}
+    return overrides
 
 
 def retarget_overrides(robot: str | None) -> dict:

@@ -37,6 +37,7 @@ from ..core import features, frames
 from ..core.dataset import DatasetConfig
 from ..models.checkpoint import ModelCard
 from ..models.code_captioner import CodeCaptioner
+from ..models.part_vqvae import window_codes
 from ..models.predictors import load_vqvae
 from ..paths import DEFAULT_WEIGHTS
 
@@ -189,8 +190,7 @@ class LiveCaptioner:
             poses = joints[start : start + window + 1]
             canonical = features.window_frame(poses, self.config.feature_config).points(poses)
             rows.append(features.features_from_joints(canonical, self.config.feature_config, canonicalize=False))
-        normalised = torch.from_numpy(self.normalizer.normalize(np.stack(rows)).astype(np.float32))
-        return self.vqvae.encode(normalised).numpy().reshape(-1, self.vqvae_parts)
+        return window_codes(self.vqvae, np.stack(rows), self.normalizer).reshape(-1, self.vqvae_parts)
 
     @property
     def vqvae_parts(self) -> int:

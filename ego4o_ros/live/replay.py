@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import interface
 from ..core import features, frames, imu
 from ..core.clip import MotionClip
 from ..readers import read_clip
@@ -23,7 +24,7 @@ from .sensors import from_body_frame
 
 @dataclass(frozen=True)
 class ReplayConfig:
-    sites: tuple[str, ...] = ("left_wrist", "right_pocket", "head")
+    sites: tuple[str, ...] = interface.DEFAULT_SITES
     imu_rate_hz: float = 100.0
     acc_noise: float = 0.0  # m/s^2, Gaussian, per axis
     drop_probability: float = 0.0  # each sample independently lost

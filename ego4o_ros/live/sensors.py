@@ -254,16 +254,26 @@ class ImuSampleBuffer:
         """Newest uncalibrated world-from-sensor rotation (body-frame axes)."""
         return self._ori[self._end - 1].copy()
 
+    def since(self, t: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Buffered samples stamped after ``t`` (all of them with None), uncalibrated:
+        stamps (N,), acc (N, 3) and world-from-sensor (N, 3, 3), body-frame world axes."""
+        stamps = self._stamps[self._start : self._end]
+        first = 0 if t is None else int(np.searchsorted(stamps, t, side="right"))
+        keep = slice(self._start + first, self._end)
+        return self._stamps[keep].copy(), self._acc[keep].copy(), self._ori[keep].copy()
 
-def calibrate_tpose(buffers: dict[str, ImuSampleBuffer]) -> list[str]:
+
+def calibrate_tpose(buffers: dict[str, ImuSampleBuffer], raw: dict[str, np.ndarray] | None = None) -> list[str]:
     """The wearer stands in a T-pose: every sensor's mount becomes the rotation that makes
     its segment read identity, after a shared heading that turns the wearer to +Z (the
     heading is the mean yaw of the sensors, assuming straps roughly face forward).
-    Returns the names of the sensors calibrated (those with data)."""
-    names = [name for name, b in buffers.items() if len(b)]
+    ``raw``: the T-pose's uncalibrated orientation per sensor (e.g. a mean over a still
+    stretch, ``live/calibration.py``); default each sensor's newest sample. Returns the
+    names of the sensors calibrated (those with data)."""
+    names = [name for name, b in buffers.items() if (name in raw if raw is not None else len(b))]
     if not names:
         return []
-    raw = np.stack([buffers[n].raw_orientation() for n in names])
+    raw = np.stack([raw[n] if raw is not None else buffers[n].raw_orientation() for n in names])
     yaw = float(imu.sensor_heading(raw[None], np.ones((1, len(names)), bool)))
     heading = rotations.axis_rotation("Y", -yaw)
     for buffer in buffers.values():  # shared, so sensors that join later agree

@@ -7,14 +7,19 @@ long, not text (control characters, mostly symbols or emoji: the text encoder wa
 on short English motion descriptions), or within ``min_interval_s`` of the last accepted
 one (rate limit) -> refused and counted by reason; the model then runs as without text.
 Accepted texts are encoded off the executor one at a time; while one is encoding only the
-newest waiting text is kept (``LatestWins``), and encodings are cached (``LruCache``).
+newest waiting text is kept (``LatestWins``), and encodings are cached (``LruCache``):
+``TextInput`` puts the three together for the fusion node.
 """
 
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import threading
+import time
 import unicodedata
+
+import numpy as np
 
 TEXT_REJECT_REASONS = ("empty", "too_long", "not_text", "rate_limited")
 
@@ -105,3 +110,80 @@ class LatestWins:
         with self._lock:
             item, self._item = self._item, None
             return item
+
+
+class TextInput:
+    """Descriptions -> the capture's text input, off the caller's thread.
+
+    ``offer`` gates a description (``TextGate``), reuses a cached encoding, or hands it to
+    the one encoder thread; ``on_embedding(embedding, stamp)`` is called from that thread
+    (or at once on a cache hit). Encoding a new description takes tens of ms: never where
+    frames are made, one at a time, and only the newest waiting text is kept (a flood
+    cannot queue up)."""
+
+    def __init__(self, encoder, on_embedding, gate: TextGate | None = None, cache_capacity: int = 256):
+        self.encoder, self.on_embedding = encoder, on_embedding
+        self.gate = gate or TextGate()
+        self.cache = LruCache(cache_capacity)
+        self._waiting = LatestWins()
+        self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="text_encoder")
+        self._busy = False
+        self._lock = threading.Lock()
+        self.errors = 0  # texts the encoder failed on or encoded to non-finite numbers
+
+    @property
+    def superseded(self) -> int:
+        return self._waiting.superseded
+
+    def offer(self, text: str, now: float, stamp: float) -> str | None:
+        """None if accepted (``now``: a monotonic clock for the rate limit; ``stamp``: the
+        data time the description is aged from), else why it was refused (counted)."""
+        reason = self.gate.offer(text, now)
+        if reason is not None:
+            return reason
+        text = text.strip()
+        embedding = self.cache.get(text)
+        if embedding is not None:  # the captioner repeats itself: encode each text once
+            self.on_embedding(embedding, stamp)
+            return None
+        self._waiting.put((text, stamp))
+        with self._lock:
+            if self._busy:
+                return None
+            self._busy = True
+        self._worker.submit(self._drain)
+        return None
+
+    def _drain(self) -> None:
+        while True:
+            item = self._waiting.take()
+            if item is None:
+                with self._lock:
+                    if not self._waiting.waiting():  # nothing arrived meanwhile: done
+                        self._busy = False
+                        return
+                continue
+            text, stamp = item
+            try:
+                embedding = np.asarray(self.encoder.encode([text])[0], np.float32)
+            except Exception:  # a text the encoder cannot take: counted, capture goes on
+                self.errors += 1
+                continue
+            if not np.isfinite(embedding).all():
+                self.errors += 1
+                continue
+            self.cache.put(text, embedding)
+            self.on_embedding(embedding, stamp)
+
+    def wait_idle(self, timeout_s: float = 5.0) -> bool:
+        """Until nothing waits or encodes (tests, shutdown); False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._busy and not self._waiting.waiting():
+                    return True
+            time.sleep(0.002)
+        return False
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True, cancel_futures=True)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..core import body
+from ..core.features import FeatureNormalizer
 from .conv1d import conv_decoder, conv_encoder
 from .quantizer import EmaQuantizer
 
@@ -99,3 +101,13 @@ class PartVQVAE(nn.Module):
             torch.stack(ids, dim=-1),
             {"loss": loss, "recon": recon_loss, "velocity": velocity_loss, "commitment": commitment},
         )
+
+
+@torch.no_grad()
+def window_codes(vqvae: PartVQVAE, features: np.ndarray, normalizer: FeatureNormalizer | None = None) -> np.ndarray:
+    """The VQ-VAE's code ids of a batch of windows: features (B, W, 263) -> (B, W', parts).
+    ``features`` are normalised, or raw with the ``normalizer`` the VQ-VAE was trained with.
+    The one place codes of windows are computed (evaluation, captioner training, live)."""
+    if normalizer is not None:
+        features = normalizer.normalize(features)
+    return vqvae.encode(torch.from_numpy(np.ascontiguousarray(features, np.float32))).numpy()

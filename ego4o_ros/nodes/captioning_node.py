@@ -25,6 +25,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header, String
 
+from .. import interface
 from ..live import images
 from ..live.captioning import LiveCaptioner
 from ..paths import DEFAULT_WEIGHTS
@@ -101,17 +102,17 @@ class CaptioningNode(Node):
             f"{self.captioner.windows} window(s) per description"
             + (", with the camera's newest frame)" if self.captioner.uses_images else ")")
         )
-        self.pub_text = self.create_publisher(String, "description", reliable_qos())
-        self.pub_feedback = self.create_publisher(String, "text_input", reliable_qos())
+        self.pub_text = self.create_publisher(String, interface.DESCRIPTION, reliable_qos())
+        self.pub_feedback = self.create_publisher(String, interface.TEXT_INPUT, reliable_qos())
         self.pub_stamped = (
-            self.create_publisher(MotionDescription, "description_stamped", reliable_qos())
+            self.create_publisher(MotionDescription, interface.DESCRIPTION_STAMPED, reliable_qos())
             if MotionDescription
             else None
         )
-        self.create_subscription(PoseArray, "joint_poses", self._on_poses, reliable_qos(50))
+        self.create_subscription(PoseArray, interface.JOINT_POSES, self._on_poses, reliable_qos(50))
         if self.captioner.uses_images:  # the [image, motion] instruction needs the newest frame
-            self.create_subscription(Image, "camera/image_raw", self._on_image, sensor_qos(5))
-            self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_compressed, sensor_qos(5))
+            self.create_subscription(Image, interface.CAMERA_IMAGE, self._on_image, sensor_qos(5))
+            self.create_subscription(CompressedImage, interface.CAMERA_COMPRESSED, self._on_compressed, sensor_qos(5))
         self.images_rejected = 0
         self.descriptions: list[str] = []
         self._last_described = None

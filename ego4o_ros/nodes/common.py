@@ -1,4 +1,5 @@
-"""Small helpers shared by the nodes: time, QoS, parameters, pose messages, the main loop."""
+"""Small helpers shared by the nodes: time, QoS, parameters, messages <-> arrays (poses,
+markers, SMPL, diagnostics), the main loop."""
 
 from __future__ import annotations
 
@@ -9,11 +10,22 @@ import threading
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, Pose, PoseArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from std_msgs.msg import Header
+from std_msgs.msg import ColorRGBA, Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+from .. import interface
+from ..core import body
+from ..live.sensors import ImuConvention
+
+try:  # the package's own messages (msg/), built into the install by colcon or `make`
+    from ego4o_ros.msg import MotionDescription, SmplPose
+except ImportError:
+    MotionDescription = SmplPose = None
 
 
 def to_seconds(stamp: Time) -> float:
@@ -120,6 +132,109 @@ def pose_array(header: Header, positions: np.ndarray, orientations_xyzw: np.ndar
             )
         msg.poses.append(pose)
     return msg
+
+
+def skeleton_markers(header: Header, positions: np.ndarray) -> MarkerArray:
+    """(22, 3) joint positions -> bones (a line list) and joints (spheres), styled as
+    ``interface`` says (the analysis writes the same markers)."""
+    joints = points(positions)
+    bones = Marker(
+        header=header,
+        ns=interface.MARKER_NAMESPACE,
+        id=0,
+        type=Marker.LINE_LIST,
+        action=Marker.ADD,
+        points=[joints[i] for i in interface.BONE_POINTS],
+        color=ColorRGBA(**dict(zip("rgba", interface.BONE_COLOR_RGBA))),
+    )
+    bones.scale.x = interface.BONE_WIDTH_M
+    spheres = Marker(
+        header=header,
+        ns=interface.MARKER_NAMESPACE,
+        id=1,
+        type=Marker.SPHERE_LIST,
+        action=Marker.ADD,
+        points=joints,
+        color=ColorRGBA(**dict(zip("rgba", interface.JOINT_COLOR_RGBA))),
+    )
+    spheres.scale.x = spheres.scale.y = spheres.scale.z = interface.JOINT_DIAMETER_M
+    for marker in (bones, spheres):
+        marker.pose.orientation.w = 1.0
+        marker.lifetime.nanosec = interface.MARKER_LIFETIME_NS
+    return MarkerArray(markers=[bones, spheres])
+
+
+def smpl_pose(header: Header, frame, pose):
+    """A captured frame (``live.capture.LiveFrame``) and its ROS body pose
+    (``core.joint_angles.ros_body_pose``) -> ``ego4o_ros/SmplPose``."""
+    msg = SmplPose(header=header)
+    msg.global_orient.x, msg.global_orient.y, msg.global_orient.z = map(float, pose.smpl["global_orient"])
+    msg.body_pose = pose.smpl["body_pose"].astype(np.float32).ravel().tolist()
+    msg.transl.x, msg.transl.y, msg.transl.z = map(float, pose.smpl["transl"])
+    msg.joint_positions = points(pose.positions)
+    msg.active_sensors = list(frame.sites)
+    msg.part_names = list(body.PART_NAMES)
+    msg.part_confidence = [] if frame.confidence is None else [float(c) for c in frame.confidence]
+    msg.frame_index = int(frame.frame_index)
+    return msg
+
+
+DIAGNOSTIC_LEVELS = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN, "stale": DiagnosticStatus.STALE}
+
+
+def diagnostic_array(header: Header, statuses, hardware_id: str) -> DiagnosticArray:
+    """``live.fusion.Status`` list -> ``/diagnostics`` message."""
+    return DiagnosticArray(
+        header=header,
+        status=[
+            DiagnosticStatus(
+                level=DIAGNOSTIC_LEVELS[s.level],
+                name=s.name,
+                message=s.message,
+                hardware_id=hardware_id,
+                values=[KeyValue(key=k, value=v) for k, v in s.values.items()],
+            )
+            for s in statuses
+        ],
+    )
+
+
+def declare_imu_site(node, site: str) -> tuple[str, ImuConvention]:
+    """The parameters of one worn site (``imu.<site>.*``): its topic and its conventions."""
+    topic = declare(
+        node,
+        f"imu.{site}.topic",
+        interface.imu_topic(site),
+        f"sensor_msgs/Imu topic of the {site} sensor",
+        nonempty=True,
+    )
+    convention = ImuConvention(
+        acc_unit=declare(
+            node, f"imu.{site}.acc_unit", "m/s^2", "linear_acceleration unit: 'm/s^2' or 'g'", choices=("m/s^2", "g")
+        ),
+        gravity_included=declare(
+            node,
+            f"imu.{site}.gravity_included",
+            True,
+            "true if the device reports gravity (a still sensor reads +9.81 up)",
+        ),
+        acc_frame=declare(
+            node,
+            f"imu.{site}.acc_frame",
+            "sensor",
+            "frame of linear_acceleration: 'sensor' (the message standard) or 'world'",
+            choices=("sensor", "world"),
+        ),
+        world_frame=declare(
+            node,
+            f"imu.{site}.world_frame",
+            "enu",
+            "world of the orientation: 'enu' (REP-103, z up) or 'y_up'",
+            choices=("enu", "y_up"),
+        ),
+        frame_id=declare(node, f"imu.{site}.frame_id", "", "expected header.frame_id ('' = any)"),
+    )
+    return topic, convention
 
 
 def positions_of(msg: PoseArray) -> np.ndarray:

@@ -14,6 +14,7 @@ import sys
 
 from rclpy.node import Node
 
+from .. import interface
 from ..core.bag import message_definition
 from .common import (
     declare,
@@ -37,7 +38,7 @@ class FoxgloveViewNode(Node):
         host = declare(self, "host", "127.0.0.1", "address to serve on (127.0.0.1 = this machine only)")
         port = declare(self, "port", 8766, "WebSocket port (0 = any free one; 8765 is foxglove_bridge's)")
         topics = declare(
-            self, "topics", DEFAULT_TOPICS + ["camera/image_raw"], "topics to show (relative names resolve)"
+            self, "topics", DEFAULT_TOPICS + [interface.CAMERA_IMAGE], "topics to show (relative names resolve)"
         )
         self.wanted = {self.resolve_topic_name(t) for t in topics}
         self._custom = custom_message_definitions()

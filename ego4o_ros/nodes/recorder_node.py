@@ -14,6 +14,8 @@ from pathlib import Path
 
 from rclpy.node import Node
 
+from .. import interface
+from ..core import imu
 from ..core.bag import BagWriter, TopicSpec
 from ..paths import share_file
 from .common import (
@@ -26,24 +28,20 @@ from .common import (
 )
 
 DEFAULT_TOPICS = [
-    "imu/left_wrist",
-    "imu/right_wrist",
-    "imu/left_pocket",
-    "imu/right_pocket",
-    "imu/head",
-    "joint_states",
-    "joint_poses",
-    "smpl_pose",
-    "skeleton_markers",
-    "description",
-    "description_stamped",
-    "text_input",
-    "ground_truth/joint_poses",
-    "camera/image_raw",  # the head camera (64x64 rendered views: ~0.4 MB/s at 30 Hz)
-    "camera/image_raw/compressed",
-    "/diagnostics",
-    "robot/joint_states",
-    "robot/root_pose",
+    *(interface.imu_topic(site) for site in imu.IMU_SITES),
+    interface.JOINT_STATES,
+    interface.JOINT_POSES,
+    interface.SMPL_POSE,
+    interface.SKELETON_MARKERS,
+    interface.DESCRIPTION,
+    interface.DESCRIPTION_STAMPED,
+    interface.TEXT_INPUT,
+    interface.GROUND_TRUTH_POSES,
+    interface.CAMERA_IMAGE,  # the head camera (64x64 rendered views: ~0.4 MB/s at 30 Hz)
+    interface.CAMERA_COMPRESSED,
+    interface.DIAGNOSTICS,
+    interface.ROBOT_JOINT_STATES,
+    interface.ROBOT_ROOT_POSE,
 ]  # the retarget node's, when it runs
 
 

@@ -24,6 +24,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 
+from .. import interface
 from ..core import body
 from ..retarget import Retargeter, RetargetOptions, load_robot_map, single_threaded_blas
 from ..retarget.targets import from_ros
@@ -41,7 +42,9 @@ class RetargetNode(Node):
         robot = declare(self, "robot", "g1", "robot map: a name in config/robots/ (g1, ego4o_body) or a YAML path")
         urdf = declare(self, "urdf", "", "URDF file overriding the map's ('' = the map's own)")
         self.enabled = declare(self, "enabled", True, "retarget and publish (false: inputs are ignored)")
-        source = declare(self, "input", "joint_poses", "'joint_poses' (PoseArray) or 'smpl_pose' (when msg/ is built)")
+        source = declare(
+            self, "input", interface.JOINT_POSES, "'joint_poses' (PoseArray) or 'smpl_pose' (when msg/ is built)"
+        )
         self.frame_id = declare(self, "frame_id", "world", "frame of robot/root_pose (the frame of the input poses)")
         options = RetargetOptions(
             smoothing=declare(self, "smoothing", True, "One Euro smoothing of the output (at most one frame of delay)"),
@@ -58,16 +61,16 @@ class RetargetNode(Node):
             f"retargeting to {self.retargeter.map.name} ({self.retargeter.map.urdf}): {len(self.joint_names)} joints"
         )
 
-        self.pub_joints = self.create_publisher(JointState, "robot/joint_states", reliable_qos())
-        self.pub_root = self.create_publisher(PoseStamped, "robot/root_pose", reliable_qos())
-        self.pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", reliable_qos())
+        self.pub_joints = self.create_publisher(JointState, interface.ROBOT_JOINT_STATES, reliable_qos())
+        self.pub_root = self.create_publisher(PoseStamped, interface.ROBOT_ROOT_POSE, reliable_qos())
+        self.pub_diagnostics = self.create_publisher(DiagnosticArray, interface.DIAGNOSTICS, reliable_qos())
         depth = declare(self, "qos_depth", 10, "queue depth of the input subscription")
-        if source == "smpl_pose":
+        if source == interface.SMPL_POSE:
             if SmplPose is None:
                 raise ValueError("input: smpl_pose needs the ego4o_ros messages (colcon build); use joint_poses")
-            self.create_subscription(SmplPose, "smpl_pose", self._on_smpl_pose, reliable_qos(depth))
-        elif source == "joint_poses":
-            self.create_subscription(PoseArray, "joint_poses", self._on_joint_poses, reliable_qos(depth))
+            self.create_subscription(SmplPose, interface.SMPL_POSE, self._on_smpl_pose, reliable_qos(depth))
+        elif source == interface.JOINT_POSES:
+            self.create_subscription(PoseArray, interface.JOINT_POSES, self._on_joint_poses, reliable_qos(depth))
         else:
             raise ValueError(f"input must be 'joint_poses' or 'smpl_pose', not {source!r}")
         self.add_on_set_parameters_callback(self._on_set_parameters)

@@ -22,6 +22,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, Imu
 from std_msgs.msg import Header
 
+from .. import interface
 from ..live.replay import ReplayConfig, WearableReplay
 from ..paths import SAMPLE_CLIP as SAMPLE
 from .common import (
@@ -72,7 +73,7 @@ class WearableReplayNode(Node):
             self, "camera_rate", 0.0, "Hz of rendered egocentric camera frames (0 = no camera)", min=0.0, max=240.0
         )
         config = ReplayConfig(
-            sites=tuple(declare(self, "sites", ["left_wrist", "right_pocket", "head"], "IMU sites to publish")),
+            sites=tuple(declare(self, "sites", list(interface.DEFAULT_SITES), "IMU sites to publish")),
             imu_rate_hz=declare(self, "imu_rate", 100.0, "Hz of every IMU", min=1.0, max=2000.0),
             acc_noise=declare(self, "acc_noise", 0.0, "m/s^2 Gaussian noise on accelerations"),
             drop_probability=declare(self, "drop_probability", 0.0, "chance that any one sample is lost"),
@@ -100,9 +101,11 @@ class WearableReplayNode(Node):
             self.duration = min(self.replay.duration, max_duration or np.inf)
             # One sample period between loops, so stamps keep increasing across the seam.
             self.loop_period = self.duration + 1.0 / config.imu_rate_hz
-            self.pub_imu = {site: self.create_publisher(Imu, f"imu/{site}", sensor_qos()) for site in config.sites}
-            self.pub_truth = self.create_publisher(PoseArray, "ground_truth/joint_poses", reliable_qos())
-            self.pub_image = self.create_publisher(Image, "camera/image_raw", sensor_qos(5))
+            self.pub_imu = {
+                site: self.create_publisher(Imu, interface.imu_topic(site), sensor_qos()) for site in config.sites
+            }
+            self.pub_truth = self.create_publisher(PoseArray, interface.GROUND_TRUTH_POSES, reliable_qos())
+            self.pub_image = self.create_publisher(Image, interface.CAMERA_IMAGE, sensor_qos(5))
             # Rendered once up front (a few seconds per minute of motion), then only published.
             self.views = self.replay.camera_views() if self.camera_rate > 0 else None
             self.get_logger().info(

@@ -17,6 +17,8 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--json", help="write the table here too")
     args = parser.parse_args(argv)
+    if args.minutes <= 0 or args.bags < 1 or args.jobs < 1:
+        parser.error("--minutes must be > 0, --bags and --jobs >= 1")
 
     from ..analysis import AnalysisConfig
     from ..analysis.benchmark import format_table, run_benchmark

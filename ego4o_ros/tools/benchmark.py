@@ -1,40 +1,17 @@
-"""Per-step latency of online capture: ``ego4o-benchmark`` prints a table.
-
-Runs ``StreamingCapture.step`` (one new IMU frame in, one pose out) with the torch model
-and with its onnxruntime export, for 1, 2 and 3 IMUs, and reports p50/p99/max in ms.
-"""
+"""Per-step latency of online capture: ``ego4o-benchmark`` prints a table
+(``evaluation/latency.py``: torch and onnxruntime, 1-3 IMUs, p50/p99/max ms)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from ..core import imu, rotations
-from ..models import Ego4oModel, WindowPredictor
-from ..models.online import StreamingCapture
-from ..models.onnx_export import OnnxEgo4o, export_ego4o
+from ..evaluation.latency import latency_table
+from ..models import CheckpointError
 from ..paths import DEFAULT_WEIGHTS
-
-
-def step_latencies(capture: StreamingCapture, sites: list[int], steps: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    present = np.zeros(imu.NUM_SITES, bool)
-    present[sites] = True
-    acc = rng.normal(0, 2, (steps, imu.NUM_SITES, 3)) + [0, imu.GRAVITY, 0]
-    ori = rotations.axis_angle_to_matrix(rng.normal(0, 0.5, (steps, imu.NUM_SITES, 3)))
-    capture.reset()
-    times = np.empty(steps)
-    for i in range(steps):
-        started = time.perf_counter()
-        capture.step(acc[i], ori[i], present)
-        times[i] = time.perf_counter() - started
-    return times[capture.window :] * 1000  # after the window has filled
 
 
 def main(argv=None) -> int:
@@ -44,23 +21,14 @@ def main(argv=None) -> int:
     parser.add_argument("--lookahead", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch and onnxruntime")
     args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error("--steps must be >= 1")
     torch.set_num_threads(args.threads)
-    model, card = Ego4oModel.load(args.weights / "ego4o")
-    normalizer, window = card.normalizer(), card.window
-    with tempfile.TemporaryDirectory() as folder:
-        onnx_path = export_ego4o(model, Path(folder) / "ego4o.onnx", window=window)
-        backends = {"torch": WindowPredictor("ego4o", model), "onnxruntime": OnnxEgo4o(onnx_path, args.threads)}
-        print(
-            f"online step latency, window {window} frames, look-ahead {args.lookahead}, "
-            f"{args.threads} thread(s), {args.steps} steps"
-        )
-        print("backend | IMUs | p50 ms | p99 ms | max ms")
-        print("--- | --- | --- | --- | ---")
-        for name, predictor in backends.items():
-            capture = StreamingCapture(predictor, normalizer, window=window, lookahead=args.lookahead)
-            for count, sites in ((1, [0]), (2, [0, 3]), (3, [0, 1, 4])):
-                ms = step_latencies(capture, sites, args.steps + window)
-                print(f"{name} | {count} | {np.percentile(ms, 50):.2f} | {np.percentile(ms, 99):.2f} | {ms.max():.2f}")
+    try:
+        print(latency_table(args.weights, args.steps, args.lookahead, args.threads))
+    except (CheckpointError, FileNotFoundError) as error:
+        print(f"ego4o-benchmark: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,7 +1,7 @@
 """Choose how sure the LM captioner must be before its description is fed back into
 capture: ``ego4o-calibrate-feedback`` measures the loop on a seeded sample of training
 takes, prints the table and writes the threshold into ``lm_captioner.json``
-(see ``ego4o_ros/models/feedback_calibration.py``).
+(see ``ego4o_ros/evaluation/feedback_calibration.py``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .. import paths
-from ..evaluation.feedback_calibration import calibrate_feedback
+from ..evaluation.feedback_calibration import CalibrationConfig, calibrate_feedback
 
 
 def main(argv=None) -> int:
@@ -27,16 +27,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         source = args.source if args.source is not None and args.source.is_dir() else paths.bandai_archive(args.source)
-        calibrate_feedback(
-            args.weights,
-            source,
-            args.split,
-            args.sample or None,
-            args.seed,
-            write=not args.dry_run,
-            progress=not args.quiet,
-            json_path=args.json,
-        )
+        config = CalibrationConfig(args.weights, source, args.split, args.sample or None, args.seed)
+        calibrate_feedback(config, write=not args.dry_run, progress=not args.quiet, json_path=args.json)
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     return 0

@@ -3,7 +3,7 @@
 Every validation take of the Bandai archive by default (``--sample N`` for a seeded
 stratified sample); rows: the code-histogram captioner and the language-model captioner,
 each from ground-truth codes and from codes captured with 1, 2 and 3 IMUs; see
-``ego4o_ros/models/caption_evaluation.py`` for what is measured and how.
+``ego4o_ros/evaluation/captions.py`` for what is measured and how.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .. import paths
-from ..evaluation.captions import evaluate_captions
+from ..evaluation.captions import CaptionEvaluationConfig, evaluate_captions
 
 
 def main(argv=None) -> int:
@@ -49,22 +49,21 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     try:
         source = args.source if args.source is not None and args.source.is_dir() else paths.bandai_archive(args.source)
-        evaluate_captions(
-            args.weights,
-            source,
-            args.split,
-            args.sample,
-            args.seed,
-            args.windows,
-            args.max_sites,
-            args.lm,
-            args.ego4o,
-            args.base_model,
-            args.batch,
-            args.latency_repeats,
-            progress=not args.quiet,
-            json_path=args.json,
+        config = CaptionEvaluationConfig(
+            weights=args.weights,
+            source=source,
+            split=args.split,
+            sample=args.sample,
+            seed=args.seed,
+            windows=args.windows,
+            max_sites=args.max_sites,
+            lm_stem=args.lm,
+            ego4o_stem=args.ego4o,
+            base_model=args.base_model,
+            batch=args.batch,
+            latency_repeats=args.latency_repeats,
         )
+        evaluate_captions(config, progress=not args.quiet, json_path=args.json)
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     return 0

@@ -1,7 +1,8 @@
 """Run the capture graph without ``launch``: ``ego4o-capture`` (the README's main job).
 
 Replays the bundled walk (or ``--clip``) as wearables into the fusion node, captions in
-their own process, records a bag, and prints a summary; see ``nodes/graph_runner.py``.
+their own process, records a bag, and prints a summary; see ``graph/runner.py``. With
+``--bridge imuposer|sensor_logger`` your own devices stream in instead (config/devices.yaml).
 """
 
 from __future__ import annotations
@@ -28,12 +29,28 @@ def main(argv=None) -> int:
         "--robot",
         help="also retarget to this robot (g1: Unitree G1; a map in config/robots/) and publish robot/joint_states",
     )
+    parser.add_argument(
+        "--bridge",
+        help="real devices instead of the replay: a profile of config/devices.yaml (imuposer, sensor_logger)",
+    )
+    parser.add_argument("--duration", type=float, help="with --bridge: seconds to capture (default: until Ctrl-C)")
     parser.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID (default: the environment's, else per run)")
     parser.add_argument("--json", type=Path, help="write the summary here too")
     args = parser.parse_args(argv)
 
+    if args.bridge and args.clip:
+        parser.error("--clip replays a motion file; --bridge streams from devices: give one")
     summary = run_capture(
-        args.params, args.clip, args.speed, args.bag, not args.no_record, args.foxglove, args.robot, args.domain_id
+        args.params,
+        args.clip,
+        args.speed,
+        args.bag,
+        not args.no_record,
+        args.foxglove,
+        args.robot,
+        args.domain_id,
+        bridge=args.bridge,
+        duration=args.duration,
     )
     print_summary(summary)
     if args.json:

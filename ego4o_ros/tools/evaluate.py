@@ -2,7 +2,7 @@
 
 Every validation take of the Bandai archive by default (``--sample N`` for a seeded
 stratified sample), all 25 combinations of 1-3 IMUs offline, a rotating sample of them
-online; see ``ego4o_ros/models/evaluation.py`` for what is measured and how.
+online; see ``ego4o_ros/evaluation/evaluator.py`` for what is measured and how.
 """
 
 from __future__ import annotations
@@ -13,7 +13,25 @@ import sys
 from pathlib import Path
 
 from .. import paths
-from ..evaluation.evaluator import evaluate
+from ..evaluation.run import EvaluationConfig, evaluate
+
+
+def config_of(args: argparse.Namespace, source: Path) -> EvaluationConfig:
+    """The evaluation the command line asks for."""
+    return EvaluationConfig(
+        weights=args.weights,
+        source=source,
+        split=args.split,
+        sample=args.sample,
+        seed=args.seed,
+        lookahead=args.lookahead,
+        max_sites=args.max_sites,
+        online_combinations=args.online_combinations,
+        tto_clips=args.tto_clips,
+        lm_loop=args.lm_loop,
+        use_image=not args.no_image,
+        jobs=args.jobs,
+    )
 
 
 def main(argv=None) -> int:
@@ -69,22 +87,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     try:
         source = args.source if args.source is not None and args.source.is_dir() else paths.bandai_archive(args.source)
-        evaluate(
-            args.weights,
-            source,
-            args.split,
-            args.sample,
-            args.seed,
-            args.lookahead,
-            args.max_sites,
-            args.online_combinations,
-            args.tto_clips,
-            progress=not args.quiet,
-            json_path=args.json,
-            lm_loop=args.lm_loop,
-            jobs=args.jobs,
-            use_image=not args.no_image,
-        )
+        evaluate(config_of(args, source), progress=not args.quiet, json_path=args.json)
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     return 0

@@ -2,7 +2,7 @@
 
 Runs the capture graph for ``--duration`` seconds while sensors drop out and come back,
 malformed messages of every kind and a description flood are injected, and the captioning and
-recorder processes are killed and restarted; see ``nodes/fault_benchmark.py`` for what is
+recorder processes are killed and restarted; see ``graph/fault_benchmark.py`` for what is
 measured and how.
 """
 
@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..graph.fault_benchmark import FaultConfig, run_fault_benchmark, table, write_json
+from ..graph.fault_benchmark import FaultConfig, run_fault_benchmark
+from ..graph.fault_report import table, write_json
 
 
 def main(argv=None) -> int:

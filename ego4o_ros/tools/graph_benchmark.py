@@ -1,7 +1,7 @@
 """End-to-end benchmark of the capture graph: ``ego4o-graph-benchmark`` prints two tables.
 
 Live capture for ``--duration`` seconds (3 IMUs at 100 Hz + a 30 Hz camera), then bag
-replays at ``--speeds``; see ``nodes/graph_benchmark.py`` for what is measured.
+replays at ``--speeds``; see ``graph/benchmark.py`` for what is measured.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Egocentric renderer benchmark (the logic is in ``ego4o_ros/core/egocentric.py``): frames
+"""Egocentric renderer benchmark (the logic is in ``ego4o_ros/core/egocentric/benchmarking.py``): frames
 per second of head-mounted views of a motion (default: the bundled sample walk) at a few
 resolutions, pinhole and fisheye; ``--sheet PATH`` also writes a contact sheet of the views."""
 
@@ -24,7 +24,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="appearance seed")
     parser.add_argument("--sheet", type=Path, help="write a PNG contact sheet of 8 frames per projection here")
     args = parser.parse_args(argv)
-    joints = read_clip(args.motion, target_fps=30).joints
+    try:
+        joints = read_clip(args.motion, target_fps=30).joints
+    except (FileNotFoundError, ValueError) as error:
+        print(f"render-benchmark: {args.motion}: {error}", file=sys.stderr)
+        return 2
     try:
         results = benchmark(
             joints, args.resolutions, repeats=args.repeats, threads=args.threads, seed=args.seed, sheet=args.sheet

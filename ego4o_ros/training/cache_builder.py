@@ -25,9 +25,12 @@ from ..readers.sources import count_archive, iter_archive, iter_folder, read_ite
 
 
 def load_config(path: Path | None) -> DatasetConfig:
-    """``dataset:`` section of a YAML file -> DatasetConfig (unknown keys are errors)."""
-    if path is None or not Path(path).exists():
+    """``dataset:`` section of a YAML file -> DatasetConfig (unknown keys are errors; None:
+    the defaults; a file named but missing is an error, never silently the defaults)."""
+    if path is None:
         return DatasetConfig()
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"dataset config {path} not found")
     section = (yaml.safe_load(Path(path).read_text()) or {}).get("dataset", {})
     try:
         return DatasetConfig(**section)

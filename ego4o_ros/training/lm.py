@@ -40,6 +40,7 @@ from ..core import imu, mirror
 from ..core.dataset import MotionCache
 from ..models.checkpoint import ModelCard
 from ..models.lm_captioner import LmCaptioner, LmCaptionerConfig, encoder_loss
+from ..models.part_vqvae import window_codes
 from ..models.predictors import load_vqvae
 from ..readers import bandai
 from .data import MaskingConfig, TrainingWindows, mirror_text, random_sites, text_table
@@ -53,9 +54,9 @@ DEFAULT_STAGE = {
 }
 
 
-@torch.no_grad()
 def ground_truth_codes(vqvae, windows: TrainingWindows, batch: int = 256, progress: bool = True) -> torch.Tensor:
-    """VQ-VAE code ids of every window, plain and mirrored: (2, N, T', parts)."""
+    """VQ-VAE code ids of every training window (``part_vqvae.window_codes`` of ``batch``
+    windows at a time), plain and mirrored: (2, N, T', parts)."""
     out = []
     for mirrored in (False, True):
         ids = []
@@ -67,7 +68,7 @@ def ground_truth_codes(vqvae, windows: TrainingWindows, batch: int = 256, progre
         ):
             stop = min(start + batch, len(windows))
             features = windows.mirrored_features(start, stop) if mirrored else windows.features[start:stop]
-            ids.append(vqvae.encode(torch.from_numpy(features)))
+            ids.append(torch.from_numpy(window_codes(vqvae, features)))
         out.append(torch.cat(ids))
     return torch.stack(out)
 

@@ -25,7 +25,7 @@ from ..models.checkpoint import ModelCard
 from ..models.ego4o import Ego4oModel
 from ..models.fusion_encoder import EncoderConfig, encoder_loss
 from ..models.lstm_baseline import BaselineConfig, LstmBaseline, feature_loss
-from ..models.part_vqvae import PartVQVAE, VqvaeConfig
+from ..models.part_vqvae import PartVQVAE, VqvaeConfig, window_codes
 from ..models.predictors import load_vqvae
 from .data import MaskingConfig, TrainingWindows, text_table
 from .loop import run_training
@@ -188,10 +188,7 @@ def fit_code_captioner(cache: MotionCache, out_dir: Path, vqvae_stem: Path) -> P
     windows = TrainingWindows(cache, "train", vqvae_card.normalizer())
     rng = np.random.default_rng(0)
     texts = [str(rng.choice(windows.descriptions[c])) for c in windows.clip_index]
-    with torch.no_grad():
-        ids = torch.cat(
-            [vqvae.encode(torch.from_numpy(windows.features[i : i + 256])) for i in range(0, len(windows), 256)]
-        ).numpy()
+    ids = np.concatenate([window_codes(vqvae, windows.features[i : i + 256]) for i in range(0, len(windows), 256)])
     captioner = CodeCaptioner.fit(ids, texts, [q.num_codes for q in vqvae.quantizers])
     card = ModelCard.for_cache(
         cache,

@@ -1,4 +1,4 @@
-"""The egocentric renderer (core/egocentric.py): real OpenGL (EGL, llvmpipe on a CPU),
+"""The egocentric renderer (the core/egocentric/ package): real OpenGL (EGL, llvmpipe on a CPU),
 real arrays. Controlled scenes use a synthetic standing body built from SMPL's rest
 offsets; realistic motion comes from the bundled sample walk."""
 
@@ -203,7 +203,7 @@ def test_no_headless_gl_is_one_clear_error(monkeypatch):
     def no_egl(*args, **kwargs):
         raise Exception("libEGL.so.1: cannot open shared object file")
 
-    monkeypatch.setattr(egocentric, "_CONTEXT", None)
+    monkeypatch.setattr(egocentric.renderer, "_CONTEXT", None)  # the process's GL context lives there
     monkeypatch.setattr(moderngl, "create_standalone_context", no_egl)
     with pytest.raises(EgocentricRenderError, match="EGL") as info:
         EgocentricRenderer()

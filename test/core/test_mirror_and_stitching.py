@@ -4,7 +4,8 @@ import numpy as np
 
 from ego4o_ros.core import features, imu, metrics, mirror
 from ego4o_ros.core.dataset import DatasetConfig
-from ego4o_ros.evaluation.evaluator import EvalClip, clip_truth, score_offline
+from ego4o_ros.evaluation.clips import EvalClip
+from ego4o_ros.evaluation.scoring import clip_truth, score_offline
 from ego4o_ros.models.online import blend_windows
 from ego4o_ros.paths import SAMPLE_CLIP
 from ego4o_ros.readers.bandai import read_bandai

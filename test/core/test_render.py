@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ego4o_ros.core import body, render
+from ego4o_ros.core import body, render, video
 
 
 def _rot_x(angle: float) -> np.ndarray:
@@ -155,12 +155,12 @@ def test_errors(tmp_path, walk):
 
 
 def test_mp4(tmp_path, walk, monkeypatch):
-    if render._mp4_backend() is not None:
+    if video.mp4_backend() is not None:
         out = render.render_sequences([walk[:20]], tmp_path / "walk.mp4")
         assert out.stat().st_size > 1000
         with open(out, "rb") as f:
             assert f.read(12)[4:8] == b"ftyp"
-    monkeypatch.setattr(render, "_mp4_backend", lambda: None)
+    monkeypatch.setattr(video, "mp4_backend", lambda: None)
     with pytest.raises(RuntimeError, match="imageio-ffmpeg"):
         render.render_sequences([walk[:5]], tmp_path / "none.mp4")
 

@@ -23,7 +23,8 @@ from ego4o_ros.analysis.faults import (
     pose_offsets,
 )
 from ego4o_ros.core import frames
-from ego4o_ros.graph.fault_benchmark import FaultConfig, run_fault_benchmark, table, targets_met
+from ego4o_ros.graph.fault_benchmark import FaultConfig, run_fault_benchmark
+from ego4o_ros.graph.fault_report import table, targets_met
 from ego4o_ros.paths import SAMPLE_CLIP
 from ego4o_ros.readers import read_clip
 
@@ -86,26 +87,41 @@ def test_memory_growth_from_the_20_percent_mark():
 
 
 def test_short_fault_run_of_the_real_graph(tmp_path):
-    """22 s of the real graph under dropouts, ~1,300 malformed messages, a 1,000-description
-    flood, captioner and recorder killed: no crash, junk rejected and never taken as data,
-    output continued."""
-    config = FaultConfig(duration_s=22.0, malformed=1300, flood=1000, seed=1, out=tmp_path)
+    """60 s of the real graph under dropouts, 10,000 malformed messages, a 3,000-description
+    flood, the captioner killed early and the recorder later: every target of the benchmark met
+    (no crash, junk rejected and never taken as data, output continuous with no frame missing,
+    stamps exact, the killed bag readable and <= 1 s lost, memory flat), and the captioner
+    restarted and describing again, its descriptions closing the loop once more."""
+    # The captioner is killed just after the 3 s warm-up: reloading its language model takes
+    # ~35 s on a loaded 2-core machine (measured 34.7 s at load 5; its first description came
+    # 37.3 s after the kill at load 6), so 60 s leaves it time to come back and describe (the
+    # benchmark's 120 s run kills it at 36 s). 10,000 malformed in 60 s is 5x the benchmark's
+    # rate: every target still met at load 6.
+    config = FaultConfig(duration_s=60.0, malformed=10_000, seed=1, kill_captioner_at=0.06, out=tmp_path)
     results = run_fault_benchmark(config, progress=False)
     print(table(results))
     met = targets_met(results)
-    assert results["crashes"] == 0 and met["crashes"], results["crash_messages"]
-    rejected = sum(sum(group.values()) for group in results["rejected"].values())
-    assert results["malformed_sent"] == 1300 and rejected >= 500
-    assert results["malformed_accepted"] == 0
-    for group in ("imu", "image"):  # each kind rejected for the reason it was made for (transport may lose some)
+    assert results["crashes"] == 0, results["crash_messages"]
+    assert met == {name: True for name in met}, met  # the benchmark's own targets, each of them
+    assert results["malformed_sent"] == 10_000 and results["malformed_accepted"] == 0
+    # Each kind rejected for the reason it was made for (best-effort transport may lose some).
+    for group in ("imu", "image", "text"):
         for reason, sent in results["expected_reasons"][group].items():
             assert 0.8 * sent <= results["rejected"][group][reason], (group, reason)
     continuity = results["continuity"]
-    assert continuity["expected"] > 300 and continuity["published"] >= 0.9 * continuity["expected"]
-    assert continuity["outside"] == 0
-    assert results["grid"]["max_s"] < 1e-3 and results["worst_offset_frames"] == 0
-    assert results["recorder"]["readable"] and results["recorder"]["lost_s"] <= 1.5
-    assert results["descriptions"]["flood_sent"] == 1000 and results["descriptions"]["accepted"] <= 30
+    assert continuity["expected"] > 1000 and continuity["published"] == continuity["expected"]
+    assert results["worst_offset_frames"] == 0
+    d = results["descriptions"]
+    window = d["flood_window_s"]
+    assert d["flood_sent"] == 3_000
+    # The rate limit (one description per 0.5 s) held through the flood: accepted are the
+    # captions plus at most one per 0.5 s of the flood (and of its queue draining, < 1 s).
+    assert d["accepted"] <= d["captions"] + 2 * (window[1] - window[0] + 1.0) + 1, d
+    # The captioner: killed, restarted, and describing again; its description went round the
+    # loop (through the relay into the fusion node) after the kill.
+    events = [event for _, event in results["events"]]
+    assert "captioning killed (SIGKILL)" in events and "captioning restarted" in events
+    assert d["caption_after_captioner_restart_s"] is not None, "the restarted captioner never described again"
 
 
 FLOODER = r"""
@@ -116,96 +132,137 @@ from std_msgs.msg import String
 
 rclpy.init()
 node = rclpy.create_node("description_flooder")
-pub = node.create_publisher(String, "text_input", QoSProfile(depth=3000, reliability=ReliabilityPolicy.RELIABLE))
+pub = node.create_publisher(String, sys.argv[1], QoSProfile(depth=3000, reliability=ReliabilityPolicy.RELIABLE))
 deadline = time.monotonic() + 30
 while pub.get_subscription_count() < 1 and time.monotonic() < deadline:
     time.sleep(0.05)
 time.sleep(0.5)
 junk = ["\U0001F57A\U0001F483" * 20, "x" * 100_000, "", " \n", "walk\x01\x1b[2J"]
 junk.append("\u1E9E\u2202\u0192\u00A9\u02D9\u2206")
-texts = [f"a person walks forward, step {i}." for i in range(2000)]
-texts += [junk[i % len(junk)] for i in range(600)]
-start = time.monotonic()
+# 2,000 distinct valid descriptions with 600 junk ones interleaved (3 in every 13).
+texts = [junk[i % 6] if i % 13 in (3, 7, 11) else f"a person walks forward, step {i}." for i in range(2600)]
+start = time.time()  # the clock the replay stamps its data with
 for i, text in enumerate(texts):
     pub.publish(String(data=text))
     if i % 100 == 99:
         time.sleep(0.05)
-end = time.monotonic()
+end = time.time()
 print(start, end, len(texts), flush=True)
 time.sleep(1.0)  # reliable delivery of what is still queued
 node.destroy_node()
 rclpy.shutdown()
 """
+# What the flooder's junk must be refused as (TextGate's reasons).
+JUNK_REASONS = {
+    "\U0001f57a\U0001f483" * 20: "not_text",
+    "x" * 100_000: "too_long",
+    "": "empty",
+    " \n": "empty",
+    "walk\x01\x1b[2J": "not_text",
+    "\u1e9e\u2202\u0192\u00a9\u02d9\u2206": "not_text",
+}
 
 
 def test_description_flood_does_not_slow_capture():
-    """2,600 descriptions (2,000 distinct valid ones + junk) in ~2 s against a real fusion node fed
-    by a replay: joint_states keep coming at the model rate and the node stays up."""
-    import rclpy
+    """2,600 descriptions (2,000 distinct valid ones, 600 junk interleaved) in ~2 s against a real
+    fusion node fed by a replay. Load-independent (how much of a flood reaches the node depends
+    on how the processes share the CPU: its reader keeps the newest 10): every description that
+    reached the node is judged by what it is (junk refused for its reason, valid ones accepted
+    at most once per 0.5 s), each accepted one is encoded or superseded (nothing queues up),
+    handling the flood costs the node little CPU time, and capture keeps its 30 Hz grid through
+    the flood with every frame the data's clock asks for published or counted."""
     from sensor_msgs.msg import JointState
 
+    from ego4o_ros import interface
     from ego4o_ros.graph import capture_graph
-    from ego4o_ros.graph.runner import node_arguments
-    from ego4o_ros.nodes.common import make_executor, reliable_qos
-    from ego4o_ros.nodes.fusion_node import FusionNode
-    from ego4o_ros.nodes.wearable_replay_node import WearableReplayNode
-    from ego4o_ros.paths import share_file
+    from ego4o_ros.graph.harness import Harness
+    from ego4o_ros.nodes.common import reliable_qos, to_seconds
 
-    params = share_file("config", "capture.yaml")
     specs = {s.name: s for s in capture_graph(replay=True, record=False)}
-    overrides = {"wearable_replay": {"loop": True}}
-    received = []
-    rclpy.init()
-    executor = make_executor()
-    nodes = []
-    flooder = None
-    try:
-        probe = rclpy.create_node("flood_probe")
+    # The replay in its own process (as in the benchmarks), without the camera: rendering it
+    # here would be the load, not the flood. Sensor queues deep enough that a starved process
+    # loses no data (frames it is too late for are skipped and counted instead).
+    overrides = {"wearable_replay": {"loop": True, "camera_rate": 0.0}, "fusion": {"sensor_qos_depth": 3000}}
+    stamps = []  # of every joint_states received
+    with Harness(overrides=overrides) as graph:
+        probe = graph.create_node("flood_probe")
         probe.create_subscription(
-            JointState, "joint_states", lambda m: received.append(time.monotonic()), reliable_qos(100)
+            JointState, interface.JOINT_STATES, lambda m: stamps.append(to_seconds(m.header.stamp)), reliable_qos(3000)
         )
-        fusion = FusionNode(cli_args=node_arguments(params, specs["fusion"], overrides))
-        replay = WearableReplayNode(cli_args=node_arguments(params, specs["wearable_replay"], overrides))
-        nodes = [probe, fusion, replay]
-        for node in nodes:
-            executor.add_node(node)
-        deadline = time.monotonic() + 30
-        while fusion.published < 60 and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.05)
-        assert fusion.published >= 60, "no capture before the flood"
-        flooder = subprocess.Popen([sys.executable, "-c", FLOODER], stdout=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 45
-        while flooder.poll() is None and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.05)  # an exception here (a crashed callback) fails the test
-        published = fusion.published
-        settle = time.monotonic()
-        while time.monotonic() - settle < 1.0:
-            executor.spin_once(timeout_sec=0.05)
+        fusion = graph.start_node(specs["fusion"]).fusion
+        graph.start_process(specs["wearable_replay"])
+        gate, text = fusion.text.gate, fusion.text
+        seen = []  # (text, monotonic time, reason) of every description that reached the gate
+        offer = gate.offer
+        gate.offer = lambda description, now: seen.append((description, now, offer(description, now))) or seen[-1][2]
+        cpu = [0.0]  # CPU time this process's executor spent on descriptions
+        offer_text = fusion.offer_text
+
+        def timed_offer_text(*args, **kwargs):
+            started = time.thread_time()
+            try:
+                return offer_text(*args, **kwargs)
+            finally:
+                cpu[0] += time.thread_time() - started
+
+        fusion.offer_text = timed_offer_text
+        assert graph.spin_until(lambda: fusion.published >= 60, timeout_s=60), "no capture before the flood"
+        before = fusion.published, fusion.capture.stats.dropped, fusion.capture.stats.gap_frames
+        command = [sys.executable, "-c", FLOODER, interface.TEXT_INPUT]
+        flooder = graph.start_command(command, stdout=subprocess.PIPE, text=True)
+        # A crashed callback raises out of the spin and fails the test.
+        assert graph.spin_until(lambda: flooder.poll() is not None, timeout_s=60), "the flooder did not finish"
         assert flooder.returncode == 0
         start, end, sent = flooder.stdout.read().split()
-        start, end = float(start), float(end)
-        window = np.array([r for r in received if start <= r <= end + 0.5])
-        span = end + 0.5 - start
-        gaps = np.diff(window)
-        gate = fusion.text_gate
-        counted = gate.accepted + sum(gate.rejected.values())
-        message = (
-            f"{len(window)} joint_states in {span:.2f} s of flood; longest gap {gaps.max() if len(gaps) else 0:.3f} s; "
-            f"descriptions counted {counted} of {sent}: {gate.rejected}, accepted {gate.accepted}"
+        start, end, sent = float(start), float(end), int(sent)
+        # Until capture has output the data of a second after the flood (however late it runs).
+        assert graph.spin_until(lambda: bool(stamps) and stamps[-1] > end + 1.0, timeout_s=60), (
+            "capture stopped in the flood"
         )
-        print(message)
-        assert len(window) / span >= 25.0, message
-        # The flood reached the node: how much of it depends on how the two processes share the
-        # CPU (its queue keeps the newest 10; a loaded 2-core CI machine gets ~450 of 2,600).
-        assert counted >= 300, message
-        assert gate.rejected["rate_limited"] >= 200 and gate.accepted <= 20, message
-        assert fusion.published > published + 20, "capture stopped after the flood"
-    finally:
-        if flooder is not None and flooder.poll() is None:
-            flooder.kill()
-            flooder.wait()
-        for node in nodes:
-            executor.remove_node(node)
-            node.destroy_node()
-        executor.shutdown()
-        rclpy.try_shutdown()
+        assert text.wait_idle(10.0)  # the encoder thread has taken what was accepted
+        graph.spin(0.2)
+        stats = fusion.capture.stats
+        after = fusion.published, stats.dropped, stats.gap_frames, stats.restarts
+
+    # What reached the node, against what was sent: judged by what it is.
+    junk_sent, valid_sent = 600, 2000
+    assert sent == junk_sent + valid_sent
+    assert all(t in JUNK_REASONS or t.startswith("a person walks forward, step ") for t, _, _ in seen)
+    junk_seen = [(t, reason) for t, _, reason in seen if t in JUNK_REASONS]
+    valid_seen = [(now, reason) for t, now, reason in seen if t not in JUNK_REASONS]
+    # Its reader keeps the newest 10 and delivers them reliably: at least those arrive.
+    assert 10 <= len(seen) <= sent and len(junk_seen) <= junk_sent and len(valid_seen) <= valid_sent
+    assert all(reason == JUNK_REASONS[t] for t, reason in junk_seen), "junk not refused for what it is"
+    assert all(reason in (None, "rate_limited") for _, reason in valid_seen)
+    accepted = [now for now, reason in valid_seen if reason is None]
+    span = valid_seen[-1][0] - valid_seen[0][0] if valid_seen else 0.0
+    assert 1 <= len(accepted) <= 1 + span / gate.min_interval_s, (len(accepted), span)
+    assert np.all(np.diff(accepted) >= gate.min_interval_s - 1e-9)
+    assert gate.accepted + sum(gate.rejected.values()) == len(seen) and gate.accepted == len(accepted)
+    # Each accepted description was encoded into the capture or superseded by a newer one.
+    assert stats.texts + text.superseded == gate.accepted, (stats.texts, text.superseded)
+
+    # Handling a description (the node's callback past rclpy: gate, cache, hand-off to the
+    # encoder thread) takes CPU time in microseconds, whatever the load: measured ~20 us.
+    assert cpu[0] / len(seen) < 0.5e-3, f"{1e6 * cpu[0] / len(seen):.0f} us of CPU per description"
+
+    # Capture through the flood, on the data's clock (the replay stamps its data with the wall
+    # clock the flooder timed the flood on): outputs on one 30 Hz grid from before the flood to
+    # after it, and every frame the data's clock asks for in between received here or counted
+    # by the node (skipped when it fell behind, or in a hole of the data); none lost unseen.
+    stamps = np.unique(np.array(stamps))
+    grid = np.round((stamps - stamps[0]) * 30)
+    counted = after[1] + after[2]  # over the node's whole run: an upper bound for any window
+    flood = (stamps >= start) & (stamps <= end)
+    asked = int((end - start) * 30)
+    message = (
+        f"{len(seen)} of {sent} descriptions reached the node ({len(accepted)} accepted), costing it "
+        f"{1000 * cpu[0]:.1f} ms of CPU; frames: {len(stamps)} received of {int(grid[-1]) + 1} on the grid, "
+        f"{flood.sum()} of {asked} in the {end - start:.2f} s flood; published {before[0]} -> {after[0]}, "
+        f"skipped {before[1]} -> {after[1]}, in holes {before[2]} -> {after[2]}, stream restarts {after[3]}"
+    )
+    print(message)
+    assert np.abs(stamps - stamps[0] - grid / 30).max() < 1e-4, message
+    assert stamps[0] < start and stamps[-1] > end, message
+    assert len(stamps) + counted >= grid[-1] + 1, message
+    assert flood.sum() + counted >= asked, message

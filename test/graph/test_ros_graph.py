@@ -10,17 +10,16 @@ import pytest
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
 
-import rclpy  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from sensor_msgs.msg import Image, Imu, JointState  # noqa: E402
 from std_msgs.msg import Header, String  # noqa: E402
 
+from ego4o_ros import interface  # noqa: E402
 from ego4o_ros.core import joint_angles  # noqa: E402
 from ego4o_ros.core.bag import bag_topics, read_bag  # noqa: E402
 from ego4o_ros.graph import capture_graph  # noqa: E402
-from ego4o_ros.graph.runner import node_arguments  # noqa: E402
-from ego4o_ros.nodes.common import make_executor, reliable_qos, sensor_qos, to_stamp  # noqa: E402
-from ego4o_ros.paths import share_file  # noqa: E402
+from ego4o_ros.graph.harness import Harness  # noqa: E402
+from ego4o_ros.nodes.common import reliable_qos, sensor_qos, to_stamp  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -34,31 +33,26 @@ def run(tmp_path_factory):
         "recorder": {"output": str(bag)},
         "captioning": {"feedback_min_confidence": 0.0},  # every description closes the loop
     }
-    params = share_file("config", "capture.yaml")
-    rclpy.init()
-    executor = make_executor()
-    nodes = {}
     received = {"joint_states": [], "diagnostics": [], "description": [], "text_input": []}
-    try:
-        probe = rclpy.create_node("test_probe")
-        probe.create_subscription(JointState, "joint_states", received["joint_states"].append, reliable_qos(100))
-        probe.create_subscription(DiagnosticArray, "/diagnostics", received["diagnostics"].append, reliable_qos())
-        probe.create_subscription(String, "description", received["description"].append, reliable_qos())
-        probe.create_subscription(String, "text_input", received["text_input"].append, reliable_qos())
-        garbage_imu = probe.create_publisher(Imu, "imu/right_wrist", sensor_qos())
-        garbage_image = probe.create_publisher(Image, "camera/image_raw", sensor_qos(5))
-        executor.add_node(probe)
-        import importlib
-
-        for spec in capture_graph():
-            node_class = getattr(importlib.import_module(spec.module), spec.node_class)
-            nodes[spec.name] = node_class(cli_args=node_arguments(params, spec, overrides))
-            executor.add_node(nodes[spec.name])
+    with Harness(overrides=overrides) as graph:
+        probe = graph.create_node("test_probe")
+        probe.create_subscription(
+            JointState, interface.JOINT_STATES, received["joint_states"].append, reliable_qos(100)
+        )
+        probe.create_subscription(
+            DiagnosticArray, interface.DIAGNOSTICS, received["diagnostics"].append, reliable_qos()
+        )
+        probe.create_subscription(String, interface.DESCRIPTION, received["description"].append, reliable_qos())
+        probe.create_subscription(String, interface.TEXT_INPUT, received["text_input"].append, reliable_qos())
+        garbage_imu = probe.create_publisher(Imu, interface.imu_topic("right_wrist"), sensor_qos())
+        garbage_image = probe.create_publisher(Image, interface.CAMERA_IMAGE, sensor_qos(5))
+        nodes = {spec.name: graph.start_node(spec) for spec in capture_graph()}  # all in this process
         replay, fusion = nodes["wearable_replay"], nodes["fusion"]
         sent_garbage = False
-        while not replay.finished:
-            executor.spin_once(timeout_sec=0.05)
-            if not sent_garbage and fusion.published > 30:
+
+        def send_garbage_once() -> bool:
+            nonlocal sent_garbage
+            if not sent_garbage and fusion.fusion.published > 30:
                 sent_garbage = True
                 now = probe.get_clock().now().nanoseconds * 1e-9
                 for stamp, acc, frame in (
@@ -77,24 +71,19 @@ def run(tmp_path_factory):
                         header=Header(stamp=to_stamp(now)), height=4, width=4, encoding="yuv422", step=8, data=bytes(32)
                     )
                 )
+            return replay.finished
+
+        graph.spin_until(send_garbage_once)
         assert nodes["captioning"].wait_idle()  # the last description (made in its worker thread)
-        for _ in range(30):
-            executor.spin_once(timeout_sec=0.05)
+        graph.spin(1.5)
         nodes["recorder"].close()  # writes metadata.yaml, as a stopped recorder does
-        result = {
+        yield {
             "received": received,
             "fusion": fusion,
             "replay": replay,
             "captioner": nodes["captioning"],
             "bag": bag,
         }
-        yield result
-    finally:
-        for node in nodes.values():
-            executor.remove_node(node)
-            node.destroy_node()
-        executor.shutdown()
-        rclpy.try_shutdown()
 
 
 def test_joint_states_at_model_rate_with_sample_stamps_and_urdf_names(run):
@@ -114,7 +103,7 @@ def test_description_loop_reaches_fusion(run):
     said = [m.data for m in run["received"]["description"]]
     assert said, "the captioning node published nothing"
     assert [m.data for m in run["received"]["text_input"]] == said  # fed back: threshold 0
-    assert run["fusion"].capture.stats.texts >= 1
+    assert run["fusion"].fusion.capture.stats.texts >= 1
     assert any(n for n in run["captioner"].descriptions)
 
 
@@ -129,19 +118,21 @@ def test_vanished_sensor_keeps_output_flowing_and_shows_in_diagnostics(run):
 
 
 def test_garbage_is_rejected_and_counted(run):
-    rejected = run["fusion"].capture.buffers["right_wrist"].rejected
+    rejected = run["fusion"].fusion.capture.buffers["right_wrist"].rejected
     assert rejected["not_finite"] == 1 and rejected["wrong_frame"] == 1 and rejected["stamp_backwards"] == 1
     assert rejected["stamp_in_future"] == 1
-    assert run["fusion"].image_rejected["unsupported_encoding"] == 1
-    assert run["fusion"].images_received > 0  # the replay's camera frames were fine
+    camera = run["fusion"].fusion.camera
+    assert camera.rejected["unsupported_encoding"] == 1
+    assert camera.received > 0  # the replay's camera frames were fine
     capture = [st for d in run["received"]["diagnostics"] for st in d.status if st.name == "ego4o fusion: capture"]
     assert capture and dict((kv.key, kv.value) for kv in capture[-1].values)["frames_published"] != "0"
 
 
 def test_the_rendered_camera_is_encoded_and_used(run):
-    fusion = run["fusion"]
-    assert fusion.camera is not None and fusion.camera.encoded > 0 and fusion.camera.errors == 0
-    assert fusion.capture.stats.images == fusion.camera.encoded
+    fusion = run["fusion"].fusion
+    encoder = fusion.camera.encoder
+    assert encoder is not None and encoder.encoded > 0 and encoder.errors == 0
+    assert fusion.capture.stats.images == encoder.encoded
     statuses = [st for d in run["received"]["diagnostics"] for st in d.status]
     camera = [dict((kv.key, kv.value) for kv in st.values) for st in statuses if st.name == "ego4o fusion: camera"]
     assert camera and int(camera[-1]["encoded"]) > 0 and float(camera[-1]["encode_p50_ms"]) > 0

@@ -15,15 +15,8 @@ from ego4o_ros import paths
 from ego4o_ros.core.dataset import DatasetConfig
 from ego4o_ros.evaluation.captions import action_of, distinct_2, rouge_l, style_of
 from ego4o_ros.models import checkpoint
-from ego4o_ros.models.lm_captioner import (
-    BASE_FILE,
-    BASE_PACKAGE,
-    LmCaptioner,
-    LmCaptionerConfig,
-    default_base_file,
-    load_base_lm,
-    resolve_base,
-)
+from ego4o_ros.models.base_lm import BASE_FILE, BASE_PACKAGE, default_base_file, load_base_lm, resolve_base
+from ego4o_ros.models.lm_captioner import LmCaptioner, LmCaptionerConfig
 from ego4o_ros.readers import bandai
 
 
@@ -410,19 +403,11 @@ def test_feedback_threshold_is_the_one_that_captures_best():
 
 
 def test_caption_evaluation_prints_every_row(tiny, capsys, tmp_path):
-    from ego4o_ros.evaluation.captions import evaluate_captions
+    from ego4o_ros.evaluation.captions import CaptionEvaluationConfig, evaluate_captions
 
     source, weights = tiny
-    result = evaluate_captions(
-        weights,
-        source,
-        split="all",
-        windows=2,
-        max_sites=1,
-        latency_repeats=2,
-        progress=False,
-        json_path=tmp_path / "captions.json",
-    )
+    config = CaptionEvaluationConfig(weights, source, split="all", windows=2, max_sites=1, latency_repeats=2)
+    result = evaluate_captions(config, progress=False, json_path=tmp_path / "captions.json")
     printed = capsys.readouterr().out
     table = result["table"]["all"]
     for row in ("codes/gt", "lm/gt", "codes/1 imu", "lm/1 imu"):

@@ -13,6 +13,7 @@ import pytest
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
 
+from ego4o_ros.graph.harness import Harness, node_arguments, ros_environment  # noqa: E402
 from ego4o_ros.live.images import StampGate  # noqa: E402
 from ego4o_ros.live.sensors import BACKWARDS_RESET_RUN, ImuConvention, ImuSampleBuffer  # noqa: E402
 from ego4o_ros.live.text import LatestWins, LruCache, TextGate  # noqa: E402
@@ -96,14 +97,6 @@ def test_sensors_whose_stamps_lag_the_clock_are_not_stale():
     assert live.active_sites(live.data_now(0.99 + 0.3 + 0.5)) == []  # silent for 0.5 s
 
 
-def ros_env() -> dict:
-    return dict(
-        os.environ,
-        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-        ROS_DOMAIN_ID=os.environ.get("ROS_DOMAIN_ID", str(100 + os.getpid() % 100)),
-    )
-
-
 @pytest.mark.parametrize(
     "override,expected",
     [
@@ -119,7 +112,7 @@ def test_bad_parameters_end_the_node_with_one_line(override, expected):
         capture_output=True,
         text=True,
         timeout=120,
-        env=ros_env(),
+        env=ros_environment(),
     )
     assert result.returncode == 2, result.stderr[-2000:]
     assert expected in result.stderr and "Traceback" not in result.stderr
@@ -134,7 +127,7 @@ def test_broken_params_file_and_misspelled_keys(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
-        env=ros_env(),
+        env=ros_environment(),
     )
     assert result.returncode != 0 and "not valid YAML" in result.stderr and "Traceback" not in result.stderr
     result = subprocess.run(
@@ -142,43 +135,30 @@ def test_broken_params_file_and_misspelled_keys(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
-        env=ros_env(),
+        env=ros_environment(),
     )
     assert result.returncode != 0 and "no such file" in result.stderr and "Traceback" not in result.stderr
     # A misspelled key is named, with the likely meant one.
-    import rclpy
-
     from ego4o_ros.nodes.common import declare, warn_unknown_parameters
 
-    rclpy.init()
-    try:
-        node = rclpy.create_node("typo_probe", cli_args=["--ros-args", "-p", "max_sensr_age:=0.3"])
+    with Harness() as graph:
+        node = graph.create_node("typo_probe", cli_args=["--ros-args", "-p", "max_sensr_age:=0.3"])
         declare(node, "max_sensor_age", 0.15, "s")
         assert warn_unknown_parameters(node) == ["max_sensr_age"]
-        node.destroy_node()
-    finally:
-        rclpy.try_shutdown()
 
 
 def test_paths_reach_nodes_unmangled():
     """A clip called ``walk #1.bvh``: '#' starts a YAML comment unless the value is quoted."""
-    import rclpy
-
     from ego4o_ros.graph import capture_graph
-    from ego4o_ros.graph.runner import node_arguments
 
     spec = next(s for s in capture_graph() if s.name == "wearable_replay")
     args = node_arguments(
         REPO / "config" / "capture.yaml", spec, {"wearable_replay": {"clip": "/data/walk #1.bvh", "speed": 2.0}}
     )
-    rclpy.init()
-    try:
-        node = rclpy.create_node("quote_probe", cli_args=args)
+    with Harness() as graph:
+        node = graph.create_node("quote_probe", cli_args=args)
         assert node.declare_parameter("clip", "").value == "/data/walk #1.bvh"
         assert node.declare_parameter("speed", 1.0).value == 2.0
-        node.destroy_node()
-    finally:
-        rclpy.try_shutdown()
 
 
 def test_children_die_with_their_parent():
@@ -189,7 +169,7 @@ def test_children_die_with_their_parent():
             "-c",
             (
                 "import sys, time\n"
-                "from ego4o_ros.graph.runner import start_child\n"
+                "from ego4o_ros.graph.harness import start_child\n"
                 "child = start_child([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
                 "print(child.pid, flush=True)\n"
                 "time.sleep(120)\n"

@@ -11,18 +11,16 @@ import pytest
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
 
-import rclpy  # noqa: E402
 from geometry_msgs.msg import PoseArray, PoseStamped  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
+from ego4o_ros import interface  # noqa: E402
 from ego4o_ros.core import joint_angles  # noqa: E402
 from ego4o_ros.core.features import retarget_to_template  # noqa: E402
 from ego4o_ros.graph import capture_graph, retarget_overrides  # noqa: E402
-from ego4o_ros.graph.runner import node_arguments  # noqa: E402
-from ego4o_ros.nodes.common import make_executor, pose_array, reliable_qos, to_seconds, to_stamp  # noqa: E402
-from ego4o_ros.nodes.retarget_node import RetargetNode  # noqa: E402
-from ego4o_ros.paths import share_file  # noqa: E402
+from ego4o_ros.graph.harness import Harness  # noqa: E402
+from ego4o_ros.nodes.common import pose_array, reliable_qos, to_seconds, to_stamp  # noqa: E402
 from ego4o_ros.readers.bandai import read_bandai  # noqa: E402
 from ego4o_ros.retarget.robot import urdf_joint_order  # noqa: E402
 
@@ -37,23 +35,24 @@ def run():
     sample = Path(__file__).resolve().parents[2] / "ego4o_ros" / "data" / "sample" / "dataset-2_walk_normal_001.bvh"
     joints = retarget_to_template(read_bandai(sample, target_fps=30).joints)[:FRAMES]
     spec = next(s for s in capture_graph(robot="g1") if s.name == "retarget")
-    rclpy.init()
-    executor = make_executor()
-    nodes = []
     received = {"joints": [], "root": []}
-    try:
-        node = RetargetNode(
-            cli_args=node_arguments(share_file("config", "capture.yaml"), spec, retarget_overrides("g1"))
+    with Harness(overrides=retarget_overrides("g1")) as graph:
+        node = graph.start_node(spec)
+        probe = graph.create_node("retarget_test_probe")
+        probe.create_subscription(
+            JointState, interface.ROBOT_JOINT_STATES, received["joints"].append, reliable_qos(100)
         )
-        probe = rclpy.create_node("retarget_test_probe")
-        nodes += [node, probe]
-        probe.create_subscription(JointState, "robot/joint_states", received["joints"].append, reliable_qos(100))
-        probe.create_subscription(PoseStamped, "robot/root_pose", received["root"].append, reliable_qos(100))
-        publisher = probe.create_publisher(PoseArray, "joint_poses", reliable_qos(100))
-        for n in nodes:
-            executor.add_node(n)
-        for _ in range(20):  # discovery
-            executor.spin_once(timeout_sec=0.05)
+        probe.create_subscription(PoseStamped, interface.ROBOT_ROOT_POSE, received["root"].append, reliable_qos(100))
+        publisher = probe.create_publisher(PoseArray, interface.JOINT_POSES, reliable_qos(100))
+        assert graph.spin_until(  # discovery, both ways
+            lambda: (
+                publisher.get_subscription_count() > 0
+                and probe.count_publishers(interface.ROBOT_JOINT_STATES) > 0
+                and probe.count_publishers(interface.ROBOT_ROOT_POSE) > 0
+            ),
+            timeout_s=10.0,
+        )
+        graph.spin(0.2)
         stamps = []
         for t, frame in enumerate(joints):
             pose = joint_angles.ros_body_pose(frame)  # as the fusion node publishes it
@@ -63,20 +62,11 @@ def run():
                 pose_array(Header(stamp=to_stamp(stamp), frame_id="world"), pose.positions, pose.orientations_xyzw)
             )
             for _ in range(3):
-                executor.spin_once(timeout_sec=0.02)
+                graph.spin_once(0.02)
         bad = PoseArray(header=Header(stamp=to_stamp(START + 5)))  # 0 poses: rejected, not a crash
         publisher.publish(bad)
-        deadline = 100
-        while (len(received["joints"]) < FRAMES or node.rejected < 1) and deadline:
-            executor.spin_once(timeout_sec=0.05)
-            deadline -= 1
+        graph.spin_until(lambda: len(received["joints"]) >= FRAMES and node.rejected >= 1, timeout_s=5.0)
         yield {"node": node, "received": received, "stamps": stamps}
-    finally:
-        for n in nodes:
-            executor.remove_node(n)
-            n.destroy_node()
-        executor.shutdown()
-        rclpy.try_shutdown()
 
 
 def test_node_publishes_the_robots_joint_names_in_urdf_order(run):

@@ -12,11 +12,11 @@ from conftest import SHARED, needs_shared
 from scipy.spatial.transform import Rotation
 
 from ego4o_ros.core import body, rotations
+from ego4o_ros.paths import SAMPLE_CLIP as SAMPLE
 from ego4o_ros.readers import read_clip
 from ego4o_ros.readers.bandai import read_bandai
 from ego4o_ros.readers.bvh import read_bvh
 from ego4o_ros.readers.rigs import RigError, read_bvh_clip
-from ego4o_ros.tools.demo import SAMPLE
 
 CMU = SHARED / "data" / "cmu_sample"
 pytestmark = needs_shared(CMU)

@@ -182,7 +182,7 @@ def test_evaluate_prints_every_row_and_group(trained, capsys, tmp_path):
     assert "parts without their sensor" in printed and "spine_head (no head)" in printed
     assert "**without head**" not in printed  # those groups feed the summary, not their own tables
     from ego4o_ros.core import body, imu
-    from ego4o_ros.evaluation.evaluator import SITE_PARTS
+    from ego4o_ros.evaluation.tables import SITE_PARTS
 
     assert set(SITE_PARTS) == set(imu.IMU_SITES) and set(SITE_PARTS.values()) <= set(body.PART_NAMES)
     # Both clips are copies of one take, and every clip is scored on every frame offline.
@@ -206,9 +206,11 @@ def test_lm_loop_feeds_back_only_sure_descriptions(trained, tmp_path):
     card = json.loads((weights / "lm_captioner.json").read_text())
     card["model_config"]["feedback_min_confidence"] = 1.01
     (weights / "lm_captioner.json").write_text(json.dumps(card))
-    from ego4o_ros.evaluation.evaluator import evaluate as run_evaluation
+    from ego4o_ros.evaluation.run import EvaluationConfig
+    from ego4o_ros.evaluation.run import evaluate as run_evaluation
 
-    result = run_evaluation(weights, source, split="all", max_sites=1, lm_loop=True, progress=False)
+    config = EvaluationConfig(weights, source, split="all", max_sites=1, lm_loop=True)
+    result = run_evaluation(config, progress=False)
     table = result["table"]["all"]
     assert not any(d["fed_back"] for d in result["lm_descriptions"])
     for row, reference in (
