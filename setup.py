@@ -1,9 +1,9 @@
 """ego4o_ros for pip (ROS 2 from PyPI wheels): `pip install .` / `pip install -e .`.
 
 colcon on a full ROS 2 install builds with CMakeLists.txt instead (package.xml: ament_cmake),
-which also generates the messages in msg/; pip cannot, so there `ego4o_ros.msg` does not
-exist and the nodes skip the topics that need it. Both paths install the same share files
-and the same `lib/ego4o_ros` executables (test/test_packaging.py checks this).
+which also generates the messages in msg/; in the pip install `make` builds them with the same
+CMakeLists.txt into the venv (cmake/build_messages.sh). Both paths install the same share
+files and the same `lib/ego4o_ros` executables (test/test_packaging.py checks this).
 """
 from glob import glob
 

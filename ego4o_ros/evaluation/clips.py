@@ -4,6 +4,7 @@ folder, retargeted to the template skeleton, with synthesised IMUs, their groups
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import sys
 from collections import defaultdict
@@ -13,8 +14,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..core import features, imu
+from ..core import features, imu, wearing
 from ..core.dataset import DatasetConfig, pad_clip, split_of
+from ..core.wearing import WEAR_PROFILES
 from ..readers.sources import iter_source, read_item
 
 
@@ -61,10 +63,19 @@ def take_labels(name: str) -> tuple | None:
 
 
 def load_clips(
-    source: Path, split: str, config: DatasetConfig, sample: int | None = None, seed: int = 0, progress: bool = True
+    source: Path,
+    split: str,
+    config: DatasetConfig,
+    sample: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    wear: str = "clean",
 ) -> list[EvalClip]:
     """Clips of ``split`` ("validation", "train" or "all") from an archive or folder.
-    ``sample``: a seeded sample stratified by (dataset, action), never "the first N"."""
+    ``sample``: a seeded sample stratified by (dataset, action), never "the first N".
+    ``wear``: a profile of ``core/wearing.py``, drawn per clip (seeded by its name)."""
+    if wear not in WEAR_PROFILES:
+        raise ValueError(f"wear profile {wear!r}: one of {sorted(WEAR_PROFILES)}")
     items, train_pairs = [], set()
     for name, payload, label_json in tqdm(
         iter_source(source), desc="reading", disable=not progress, file=sys.stderr, unit="take"
@@ -88,6 +99,10 @@ def load_clips(
         if length < config.window + 1:
             clip = pad_clip(clip, config.window + 1)
         readings = imu.synthesize_from_clip(clip, imu.ImuSynthesisConfig(gravity=config.gravity))
+        if WEAR_PROFILES[wear] is not None:
+            rng = np.random.default_rng(int(hashlib.sha1(clip.name.encode()).hexdigest()[:8], 16))
+            worn_acc, worn_ori = wearing.wear(readings.acc, readings.ori, WEAR_PROFILES[wear], rng)
+            readings = replace(readings, acc=worn_acc, ori=worn_ori)
         groups = ["all"]
         if labels:
             groups.append(f"dataset {labels[0]}")

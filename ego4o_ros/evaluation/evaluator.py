@@ -44,7 +44,7 @@ from ..core.camera_views import newest_view
 from ..models.online import StreamingCapture, blend_windows, offline_starts
 from ..models.part_vqvae import window_codes
 from .clips import EvalClip
-from .scoring import clip_truth, score_offline, score_online, world_jitter
+from .scoring import clip_truth, online_truth, score_offline, score_online, world_jitter
 from .tables import summarise, without_group
 
 if TYPE_CHECKING:
@@ -78,6 +78,8 @@ class Evaluator:
         online_combinations: int = 1,
         tto_takes: frozenset[str] = frozenset(),
         lm_windows: int = 4,
+        lookahead_curve: tuple[int, ...] = (),
+        curve_takes: frozenset[str] | None = None,
     ):
         from ..models.predictors import WindowPredictor
 
@@ -91,6 +93,17 @@ class Evaluator:
             for name, model in (("baseline_lstm", m.baseline), ("ego4o", m.ego4o))
             if model is not None
         }
+        # Accuracy against latency: the peer and Ego4o (IMUs only) online at other look-aheads,
+        # on ``curve_takes`` (None: every take); rows "<method>/online@<L>".
+        self.curve = {
+            L: {
+                name: StreamingCapture(WindowPredictor(name, model), m.normalizer, m.window, L)
+                for name, model in (("baseline_lstm", m.baseline), ("ego4o_imu", m.ego4o))
+                if model is not None
+            }
+            for L in lookahead_curve
+        }
+        self.curve_takes = curve_takes
         self.online_combinations, self.tto_takes = online_combinations, tto_takes
         self.lm_captioner, self.lm_windows = m.lm_captioner, lm_windows
         self.descriptions: list[dict] = []  # what the LM captioner said, per (clip, combination)
@@ -170,12 +183,23 @@ class Evaluator:
                         groups,
                         row,
                         "online",
-                        score_online(window_joints, stream, truth, clip, self.fps),
+                        score_online(window_joints, stream, truth.online, clip, self.fps),
                         time.perf_counter() - started,
                         minutes,
                     )
             if self.tto is not None and clip.name in self.tto_takes and sites in online:
                 self._run_tto(groups, clip, truth, present, minutes)
+            if sites in online and (self.curve_takes is None or clip.name in self.curve_takes):
+                self._run_curve(groups, clip, present, minutes)
+
+    def _run_curve(self, groups, clip, present, minutes):
+        for lookahead, streams in self.curve.items():
+            truth = online_truth(clip, self.window, self.feature_config, lookahead)
+            for row, stream in streams.items():
+                started = time.perf_counter()
+                _, joints, window_joints = stream.forward_online(clip.acc, clip.ori, present)
+                scores = score_online(window_joints, joints, truth, clip, self.fps)
+                self._record(groups, row, f"online@{lookahead}", scores, time.perf_counter() - started, minutes)
 
     def _run_lm_loop(self, groups, clip, truth, present, minutes, captured, sites):
         """The closed loop with the language-model captioner (on the sampled combination):

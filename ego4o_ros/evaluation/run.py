@@ -17,7 +17,7 @@ from ..core.dataset import DatasetConfig
 from ..models.checkpoint import ModelCard
 from .clips import attach_views, load_clips, site_combinations, stratified_sample, take_labels
 from .evaluator import Evaluator, Methods, load_lm_captioner
-from .tables import GROUP_ORDER, action_right, format_table, format_unsensed
+from .tables import GROUP_ORDER, action_right, format_curve, format_table, format_unsensed
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,9 @@ class EvaluationConfig:
     use_text: bool = True  # rows with a description (the capture model's text encoder)
     use_image: bool = True  # the camera rows (each take's egocentric views rendered and encoded)
     jobs: int = 1  # worker processes sharing the clips (one torch thread each)
+    lookahead_curve: tuple[int, ...] = ()  # also online at these look-aheads (peer and Ego4o, IMUs only)
+    curve_clips: int = 0  # ... on a seeded stratified sample of N takes (0: every take)
+    wear: str = "clean"  # what wearing does to the readings (core/wearing.py WEAR_PROFILES)
 
 
 def load_methods(config: EvaluationConfig) -> tuple[Methods, ModelCard]:
@@ -77,7 +80,9 @@ def evaluate(config: EvaluationConfig, *, progress: bool = True, json_path: Path
     ``json_path``)."""
     started = time.monotonic()
     methods, card = load_methods(config)
-    clips = load_clips(config.source, config.split, DatasetConfig(**card.dataset), config.sample, config.seed, progress)
+    clips = load_clips(
+        config.source, config.split, DatasetConfig(**card.dataset), config.sample, config.seed, progress, config.wear
+    )
     if not clips:
         raise ValueError(f"no clips to evaluate in {config.source} (split {config.split})")
     if config.use_image and card.image_backend:
@@ -87,7 +92,18 @@ def evaluate(config: EvaluationConfig, *, progress: bool = True, json_path: Path
     combos = site_combinations(config.max_sites)
     # TTO is slow: a seeded sample of takes, stratified like ``sample`` (not the first N).
     tto_takes = stratified_sample(clips, config.tto_clips, config.seed, lambda c: take_labels(Path(c.name).stem))
-    evaluator = Evaluator(methods, config.lookahead, config.online_combinations, frozenset(c.name for c in tto_takes))
+    curve_takes = None
+    if config.curve_clips:
+        curve = stratified_sample(clips, config.curve_clips, config.seed, lambda c: take_labels(Path(c.name).stem))
+        curve_takes = frozenset(c.name for c in curve)
+    evaluator = Evaluator(
+        methods,
+        config.lookahead,
+        config.online_combinations,
+        frozenset(c.name for c in tto_takes),
+        lookahead_curve=config.lookahead_curve,
+        curve_takes=curve_takes,
+    )
     run_clips(evaluator, clips, combos, config.jobs, progress)
     table = evaluator.table()
     frames = sum(c.length for c in clips)
@@ -102,6 +118,9 @@ def evaluate(config: EvaluationConfig, *, progress: bool = True, json_path: Path
         "seconds": round(time.monotonic() - started, 1),
         "split": config.split,
         "sample": config.sample,
+        "wear": config.wear,
+        "lookahead_curve": list(config.lookahead_curve),
+        "curve_clips": len(curve_takes) if curve_takes is not None else len(clips),
         "groups": {g: sum(g in c.groups for c in clips) for g in GROUP_ORDER[:4]},
     }
     print(
@@ -111,6 +130,8 @@ def evaluate(config: EvaluationConfig, *, progress: bool = True, json_path: Path
     )
     print(format_table(table, GROUP_ORDER, only_listed=True))
     print(format_unsensed(table))
+    if config.lookahead_curve:
+        print(format_curve(table, config.lookahead_curve))
     for image in (False, True):
         said = [d for d in evaluator.descriptions if d.get("image", False) == image]
         if said:

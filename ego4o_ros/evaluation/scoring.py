@@ -44,13 +44,17 @@ def clip_truth(clip: EvalClip, window: int, config: features.FeatureConfig, look
     score = np.full((len(starts), T), -1.0)
     for k, s in enumerate(starts):
         score[k, s : s + window] = weights
-    online = None
-    if lookahead is not None:
-        ends = np.arange(lookahead, T)
-        index = sliding_index(T, window, ends)
-        row = window - 1 - lookahead
-        online = np.stack([features.window_frame(clip.joints[i], config).points(clip.joints[i][row]) for i in index])
+    online = None if lookahead is None else online_truth(clip, window, config, lookahead)
     return ClipTruth(starts, score.argmax(0), np.stack(windows), np.stack(feats), online)
+
+
+def online_truth(clip: EvalClip, window: int, config: features.FeatureConfig, lookahead: int) -> np.ndarray:
+    """The true pose of every frame an online step with ``lookahead`` reports, in the frame of
+    the window that reported it (T - lookahead, 22, 3)."""
+    T = len(clip.joints)
+    index = sliding_index(T, window, np.arange(lookahead, T))
+    row = window - 1 - lookahead
+    return np.stack([features.window_frame(clip.joints[i], config).points(clip.joints[i][row]) for i in index])
 
 
 def canonical_window(poses: np.ndarray, config: features.FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -72,9 +76,11 @@ def score_offline(windows: np.ndarray, blended: np.ndarray, truth: ClipTruth, cl
     return _errors(pred, true) | {"jitter": metrics.jitter(stitched, fps) if clip.length >= 4 else np.nan}
 
 
-def score_online(window_joints: np.ndarray, stream: np.ndarray, truth: ClipTruth, clip: EvalClip, fps: float) -> dict:
+def score_online(window_joints: np.ndarray, stream: np.ndarray, truth: np.ndarray, clip: EvalClip, fps: float) -> dict:
+    """An online stream's frames (each in the frame of the window that reported it) against
+    ``truth`` (``online_truth`` at the same look-ahead)."""
     keep = min(clip.length, len(window_joints))
-    out = _errors(window_joints[:keep], truth.online[:keep])
+    out = _errors(window_joints[:keep], truth[:keep])
     return out | {"jitter": metrics.jitter(stream[:keep], fps) if keep >= 4 else np.nan}
 
 

@@ -135,3 +135,21 @@ def format_table(table: dict, groups: tuple[str, ...] = GROUP_ORDER, only_listed
                 )
             )
     return "\n".join(lines)
+
+
+def format_curve(table: dict, lookaheads: tuple[int, ...], groups=("all", "1 IMU", "2 IMU", "3 IMU")) -> str:
+    """Online MPJPE against look-ahead (frames, and ms at 30 Hz) for the peer and Ego4o."""
+    lines = ["\n**online MPJPE (mm) against look-ahead** (Ego4o / peer, IMUs only)\n"]
+    header = ["group", *[f"L={L} ({L / 30 * 1000:.0f} ms)" for L in lookaheads]]
+    lines += [" | ".join(header), " | ".join("---" for _ in header)]
+    for group in [g for g in groups if g in table]:
+        cells = []
+        for L in lookaheads:
+            ours, peer = table[group].get(f"ego4o_imu/online@{L}"), table[group].get(f"baseline_lstm/online@{L}")
+            if ours and peer:
+                ratio = ours["mpjpe_mm"] / peer["mpjpe_mm"]
+                cells.append(f"{ours['mpjpe_mm']:.1f} / {peer['mpjpe_mm']:.1f} ({ratio:.2f}x)")
+            else:
+                cells.append("")
+        lines.append(" | ".join([group, *cells]))
+    return "\n".join(lines)

@@ -128,7 +128,8 @@ class FusionEncoder(nn.Module):
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``values`` (B, T, ...) over the rows where ``mask`` (B, T) holds."""
+    """Mean of ``values`` (B, T, ...) over the rows where ``mask`` (B, T) holds (a float mask
+    weighs the rows)."""
     mask = mask.to(values.dtype)
     per_row = values.flatten(2).mean(-1) if values.dim() > 2 else values
     return (per_row * mask).sum() / mask.sum().clamp(min=1)
@@ -143,10 +144,14 @@ def encoder_loss(
     features: torch.Tensor,
     valid: torch.Tensor,
     config: EncoderConfig,
+    frame_weights: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Losses of one batch. latents / target_latents per part (B, D, T'), logits per part
     (B, T', codes), target_ids (B, T', parts), decoded and features (B, T, 263)
-    normalised, valid (B, T) bool."""
+    normalised, valid (B, T) bool; ``frame_weights`` (T,) weighs the window's frames (and
+    their steps), e.g. the newest ones that online capture reports (``present_weights``)."""
+    if frame_weights is not None:
+        valid = valid.float() * frame_weights
     valid_steps = valid[:, :: config.chunk]
     latent = sum(
         masked_mean(F.mse_loss(z, t, reduction="none").transpose(1, 2), valid_steps)
@@ -166,7 +171,7 @@ def encoder_loss(
     ) / len(logits)
     feature = masked_mean(F.smooth_l1_loss(decoded, features, reduction="none"), valid)
     velocity = masked_mean(
-        F.smooth_l1_loss(decoded.diff(dim=1), features.diff(dim=1), reduction="none"), valid[:, 1:] & valid[:, :-1]
+        F.smooth_l1_loss(decoded.diff(dim=1), features.diff(dim=1), reduction="none"), valid[:, 1:] * valid[:, :-1]
     )
     with torch.no_grad():
         accuracy = torch.stack(
@@ -186,3 +191,13 @@ def encoder_loss(
         "velocity": velocity.detach(),
         "code_accuracy": accuracy,
     }
+
+
+def present_weights(frames: int, weight: float = 0.0, newest: int = 16) -> torch.Tensor | None:
+    """(frames,) loss weights: 1, and ``1 + weight`` on the ``newest`` frames of the window,
+    where online capture reports its poses (a look-ahead of 0-10 frames); None when 0."""
+    if weight <= 0:
+        return None
+    weights = torch.ones(frames)
+    weights[frames - newest :] += weight
+    return weights

@@ -44,13 +44,20 @@ class LstmBaseline(nn.Module):
 
 
 def feature_loss(
-    predicted: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, velocity_weight: float = 0.5
+    predicted: torch.Tensor,
+    target: torch.Tensor,
+    valid: torch.Tensor,
+    velocity_weight: float = 0.5,
+    frame_weights: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The same feature + velocity terms as the Ego4o encoder's loss (a fair comparison)."""
+    """The same feature + velocity terms (and frame weights) as the Ego4o encoder's loss (a
+    fair comparison)."""
     from .fusion_encoder import masked_mean
 
+    if frame_weights is not None:
+        valid = valid.float() * frame_weights
     feature = masked_mean(F.smooth_l1_loss(predicted, target, reduction="none"), valid)
     velocity = masked_mean(
-        F.smooth_l1_loss(predicted.diff(dim=1), target.diff(dim=1), reduction="none"), valid[:, 1:] & valid[:, :-1]
+        F.smooth_l1_loss(predicted.diff(dim=1), target.diff(dim=1), reduction="none"), valid[:, 1:] * valid[:, :-1]
     )
     return {"loss": feature + velocity_weight * velocity, "feature": feature.detach(), "velocity": velocity.detach()}

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .. import paths
+from ..core.wearing import WEAR_PROFILES
 from ..evaluation.run import EvaluationConfig, evaluate
 
 
@@ -31,6 +32,9 @@ def config_of(args: argparse.Namespace, source: Path) -> EvaluationConfig:
         lm_loop=args.lm_loop,
         use_image=not args.no_image,
         jobs=args.jobs,
+        lookahead_curve=tuple(args.lookahead_curve),
+        curve_clips=args.curve_clips,
+        wear=args.wear,
     )
 
 
@@ -74,6 +78,21 @@ def main(argv=None) -> int:
         "--no-image",
         action="store_true",
         help="skip the camera rows (rendering and encoding each take's egocentric views)",
+    )
+    parser.add_argument(
+        "--lookahead-curve",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also online at these look-aheads (frames), the peer and Ego4o from IMUs: e.g. 0 2 5 10",
+    )
+    parser.add_argument("--curve-clips", type=int, default=0, help="the curve on a seeded sample of N takes (0: all)")
+    parser.add_argument(
+        "--wear",
+        default="clean",
+        choices=sorted(WEAR_PROFILES),
+        help="readings as synthesised ('clean') or as worn devices give them ('worn': mounting slip, heading "
+        "and clock offsets, noise; core/wearing.py)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (per job)")
     parser.add_argument(

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..core import imu, mirror
+from ..core import imu, mirror, wearing
 from ..core.dataset import MotionCache
 from ..core.features import FeatureNormalizer
 from ..core.rotations import normalize
+from ..core.wearing import WEAR_PROFILES
 from ..readers import bandai
 
 
@@ -35,6 +36,9 @@ class MaskingConfig:
     view_drop: float = 0.2  # with several views per window, each kept one is dropped too (late or lost frames)
     vanish_probability: float = 0.15  # a kept sensor drops out for part of the window
     acc_noise_std: float = 0.2  # m/s^2, white noise on synthesised accelerations
+    # What wearing real devices does after calibration (core/wearing.py: mounting slip,
+    # heading and clock offsets, consumer noise): this fraction of windows gets a fresh draw.
+    wear_probability: float = 0.0
     mirror_probability: float = 0.5  # left/right mirrored window (joints, features, IMUs, text)
     # Description variants: the take's full description, its action alone or its style
     # alone, so text helps on action+style pairs never seen together in training.
@@ -198,6 +202,9 @@ class TrainingWindows:
                     mirror.mirror_features(self.normalizer.denormalize(features[m]))
                 ).astype(np.float32)
                 joints[m] = mirror.mirror_joints(joints[m])
+            worn = rng.random(batch) < masking.wear_probability
+            if worn.any():
+                acc[worn], ori[worn] = wearing.wear(acc[worn], ori[worn], WEAR_PROFILES["worn"], rng)
             present = vanish(rng, random_sites(rng, batch, masking), frames, masking.vanish_probability)
             text_present = rng.random(batch) >= masking.text_drop
             acc = acc + rng.normal(0.0, masking.acc_noise_std, acc.shape)

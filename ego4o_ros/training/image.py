@@ -23,7 +23,7 @@ from ..models.feature_encoders import clip_pixels
 from ..models.image_model import POSE_SCALE_M, TOWERS, ImageModelConfig, create_clip, image_tag, load_image_encoder
 from ..readers import bandai
 from .data import mirror_text
-from .image_cache import load_views
+from .image_cache import encode_cache_images, features_path, load_image_features, load_views
 
 
 class ImageTrainingModel(nn.Module):
@@ -96,7 +96,6 @@ def train_image_model(
     every view into the cache's image features."""
     import open_clip
 
-    from ..training.image_cache import encode_cache_images
     from ..training.loop import run_training
 
     config = ImageModelConfig(**model_cfg)
@@ -154,12 +153,15 @@ def train_image_model(
     return weights
 
 
-def cached_features(stem: str | Path, cache: MotionCache) -> tuple[int, dict[str, np.ndarray], dict]:
+def cached_features(
+    stem: str | Path, cache: MotionCache, progress: bool = True
+) -> tuple[int, dict[str, np.ndarray], dict]:
     """What a model trained on image model ``stem``'s views needs: the feature size, every
-    cached view's features (per clip), and the card entry naming the image model."""
-    from ..training.image_cache import load_image_features
-
+    cached view's features (per clip; encoded with that model once, on first use, e.g. the
+    bundled image model on a freshly built cache), and the card entry naming the image model."""
     card = ModelCard.read(stem, "image")
+    if not features_path(cache.folder, image_tag(stem)).exists():
+        encode_cache_images(cache.folder, load_image_encoder(stem), image_tag(stem), progress=progress)
     table = load_image_features(cache.folder, card.weights_sha256[:12])
     entry = {"file": Path(stem).name, "sha256": card.weights_sha256}
     return int(card.model_config["open_clip"]["embed_dim"]), table, entry

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..core.dataset import MotionCache
 from ..models.checkpoint import ModelCard
 from ..models.ego4o import Ego4oModel
-from ..models.fusion_encoder import EncoderConfig, encoder_loss
+from ..models.fusion_encoder import EncoderConfig, encoder_loss, present_weights
 from ..models.lstm_baseline import BaselineConfig, LstmBaseline, feature_loss
 from ..models.part_vqvae import PartVQVAE, VqvaeConfig, window_codes
 from ..models.predictors import load_vqvae
@@ -112,8 +112,7 @@ def train_ego4o(
     windows = TrainingWindows(cache, "train", normalizer)
     windows.text_table = text_table(cache, make_text_encoder(text_backend), texts=windows.all_texts())
     windows.image_table, windows.image_views = image_table, config.image_views
-    masking = MaskingConfig(**training.get("masking", {}))
-    training = {k: v for k, v in training.items() if k != "masking"}  # the card keeps all of ``masking``
+    masking, training, weights = training_options(training, windows.features.shape[1])
     all_latents, all_ids = vqvae_targets(vqvae, windows, progress=progress)
 
     def loss_fn(index, rng):
@@ -131,7 +130,9 @@ def train_ego4o(
             batch.get("image_step"),
         )
         decoded = model.decode(latents)
-        return encoder_loss(latents, logits, decoded, targets, target_ids, batch["features"], batch["valid"], config)
+        return encoder_loss(
+            latents, logits, decoded, targets, target_ids, batch["features"], batch["valid"], config, weights
+        )
 
     # The decoder starts from the VQ-VAE's and adapts to predicted latents, more slowly.
     groups = [
@@ -156,6 +157,16 @@ def train_ego4o(
     )
 
 
+def training_options(training: dict, frames: int) -> tuple[MaskingConfig, dict, torch.Tensor | None]:
+    """A ``training:`` section's masking (``MaskingConfig``; the peer gets the same), the rest
+    for the loop, and the frame weights of ``present_weight`` / ``present_frames`` (the loss
+    on the newest frames of a window, which online capture reports: ``present_weights``)."""
+    masking = MaskingConfig(**training.get("masking", {}))
+    rest = {k: v for k, v in training.items() if k != "masking"}  # the card keeps all of ``masking``
+    weights = present_weights(frames, float(rest.get("present_weight", 0.0)), int(rest.get("present_frames", 16)))
+    return masking, rest, weights
+
+
 def train_baseline(
     cache: MotionCache,
     model_cfg: dict,
@@ -170,11 +181,12 @@ def train_baseline(
     model = LstmBaseline(config)
     normalizer = load_vqvae(vqvae_stem)[1].normalizer() if vqvae_stem else cache.normalizer()
     windows = TrainingWindows(cache, "train", normalizer)
-    masking = MaskingConfig()
+    masking, training, weights = training_options(training, windows.features.shape[1])
 
     def loss_fn(index, rng):
         batch = windows.batch(index, rng, masking)
-        return feature_loss(model(batch["imu"], batch["present"]), batch["features"], batch["valid"])
+        predicted = model(batch["imu"], batch["present"])
+        return feature_loss(predicted, batch["features"], batch["valid"], frame_weights=weights)
 
     card = ModelCard.for_cache(cache, "baseline", asdict(config), {"masking": asdict(masking)}, normalizer)
     return run_training("baseline", model, loss_fn, len(windows), training, out_dir, card, progress=progress)

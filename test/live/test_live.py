@@ -21,8 +21,8 @@ from ego4o_ros.live.sensors import (
     reset_heading,
     to_body_frame,
 )
+from ego4o_ros.paths import SAMPLE_CLIP as SAMPLE
 from ego4o_ros.readers.bandai import read_bandai
-from ego4o_ros.tools.demo import SAMPLE
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -422,3 +422,24 @@ def test_onnx_export_takes_several_views_and_pads_fewer(tmp_path):
     assert np.abs(fewer - expected).max() < 1e-4
     with pytest.raises(ValueError, match="at most 4"):
         session.predict(x, present, None, None, np.concatenate([image, image], 1))
+
+
+def test_present_weights_make_the_newest_frames_count_more():
+    from ego4o_ros.models.fusion_encoder import present_weights
+    from ego4o_ros.models.lstm_baseline import feature_loss
+
+    assert present_weights(64, 0.0) is None
+    weights = present_weights(64, 1.0, 16)
+    assert weights[:48].eq(1).all() and weights[48:].eq(2).all()
+    target = torch.zeros(4, 64, 263)
+    valid = torch.ones(4, 64, dtype=torch.bool)
+    late, early = target.clone(), target.clone()
+    late[:, 56:] += 1.0  # wrong on the newest frames only
+    early[:, :8] += 1.0  # as wrong, on the oldest frames
+    plain = feature_loss(late, target, valid)["loss"], feature_loss(early, target, valid)["loss"]
+    weighted = (
+        feature_loss(late, target, valid, frame_weights=weights)["loss"],
+        feature_loss(early, target, valid, frame_weights=weights)["loss"],
+    )
+    assert torch.isclose(plain[0], plain[1])
+    assert weighted[0] > 1.5 * weighted[1]
