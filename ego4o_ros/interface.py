@@ -30,6 +30,10 @@ DESCRIPTION_STAMPED = "description_stamped"  # ego4o_ros/MotionDescription (msg/
 GROUND_TRUTH_POSES = "ground_truth/" + JOINT_POSES  # the replayed clip's own joints
 ROBOT_JOINT_STATES = "robot/joint_states"  # the retarget node's joint targets
 ROBOT_ROOT_POSE = "robot/root_pose"
+HOLD_SERVICE = "~/hold"  # std_srvs/SetBool on the retarget node: true = hold the robot, false = release
+# SONIC's stream (retarget node, sonic: true): ZMQ PUB, not ROS; SONIC's defaults (--zmq-topic, --zmq-port)
+SONIC_ZMQ_TOPIC = "pose"
+SONIC_ZMQ_PORT = 5556
 DIAGNOSTICS = "/diagnostics"
 
 # The default wearables: a watch on the left wrist, a phone in the right pocket, earbuds.

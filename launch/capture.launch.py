@@ -1,6 +1,7 @@
 """`ros2 launch ego4o_ros capture.launch.py [replay:=false] [bridge:=imuposer] [record:=false] [robot:=g1]`.
 
-Also `foxglove:=true`; `bridge:=imuposer|sensor_logger` takes your own devices (config/devices.yaml)
+Also `foxglove:=true`; `sonic:=3` (or 2) streams the body to SONIC over ZMQ (an option of the
+retarget node); `bridge:=imuposer|sensor_logger` takes your own devices (config/devices.yaml)
 instead of the replay.
 
 The nodes come from ego4o_ros/graph/description.py (the same description `ego4o-capture` runs
@@ -22,8 +23,9 @@ def _nodes(context):
     foxglove = LaunchConfiguration("foxglove").perform(context).lower() == "true"
     robot = LaunchConfiguration("robot").perform(context) or None
     bridge = LaunchConfiguration("bridge").perform(context) or None
+    sonic = int(LaunchConfiguration("sonic").perform(context) or 0) or None
     params = LaunchConfiguration("params").perform(context) or str(share_file("config", "capture.yaml"))
-    overrides = retarget_overrides(robot)
+    overrides = retarget_overrides(robot, sonic)
     for name, values in bridge_overrides(bridge).items():
         overrides[name] = {**overrides.get(name, {}), **values}
     return [
@@ -35,7 +37,9 @@ def _nodes(context):
             remappings=list(spec.remappings),
             output="screen",
         )
-        for spec in capture_graph(replay=replay, record=record, foxglove=foxglove, robot=robot, bridge=bridge)
+        for spec in capture_graph(
+            replay=replay, record=record, foxglove=foxglove, robot=robot, bridge=bridge, sonic=sonic
+        )
     ]
 
 
@@ -56,6 +60,11 @@ def generate_launch_description():
             ),
             DeclareLaunchArgument(
                 "robot", default_value="", description="retarget to this robot (g1: Unitree G1; '' = no retargeting)"
+            ),
+            DeclareLaunchArgument(
+                "sonic",
+                default_value="",
+                description="stream the body to SONIC over ZMQ on 127.0.0.1:5556: protocol 2 or 3 ('' = off)",
             ),
             DeclareLaunchArgument("params", default_value="", description="parameter file ('' = config/capture.yaml)"),
             OpaqueFunction(function=_nodes),

@@ -93,6 +93,7 @@ ROSDEP_KEYS = {
     "matplotlib": "python3-matplotlib",
     "PIL": "python3-pil",
     "tqdm": "python3-tqdm",
+    "zmq": "python3-zmq",
 }
 INTERFACE_KINDS = {"msg", "srv", "action"}
 

@@ -1,6 +1,7 @@
 """The clips an evaluation runs on: whole takes of a split, read from an archive or a
 folder, retargeted to the template skeleton, with synthesised IMUs, their groups
-("all", "dataset N", "unseen pairs") and, optionally, their rendered camera views."""
+("all", "dataset N", "unseen pairs"; "ood <archive>" for the ood_motion collection, split
+by its takes: CMU trials, ``readers/ood.py``) and, optionally, their rendered camera views."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tqdm import tqdm
 from ..core import features, imu, wearing
 from ..core.dataset import DatasetConfig, pad_clip, split_of
 from ..core.wearing import WEAR_PROFILES
+from ..readers.ood import OodItem
 from ..readers.sources import iter_source, read_item
 
 
@@ -80,7 +82,7 @@ def load_clips(
     for name, payload, label_json in tqdm(
         iter_source(source), desc="reading", disable=not progress, file=sys.stderr, unit="take"
     ):
-        take = Path(name).stem
+        take = payload.take if isinstance(payload, OodItem) else Path(name).stem
         labels = take_labels(take)
         in_split = split == "all" or split_of(take, config.validation_percent) == split
         if labels and split_of(take, config.validation_percent) == "train":
@@ -103,7 +105,7 @@ def load_clips(
             rng = np.random.default_rng(int(hashlib.sha1(clip.name.encode()).hexdigest()[:8], 16))
             worn_acc, worn_ori = wearing.wear(readings.acc, readings.ori, WEAR_PROFILES[wear], rng)
             readings = replace(readings, acc=worn_acc, ori=worn_ori)
-        groups = ["all"]
+        groups = ["all"] + ([payload.group] if isinstance(payload, OodItem) else [])
         if labels:
             groups.append(f"dataset {labels[0]}")
             if labels[1:] not in train_pairs:

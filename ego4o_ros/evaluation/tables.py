@@ -1,5 +1,6 @@
 """The evaluation's tables: scores per (groups, row, mode) summed into one table per
-group, and their Markdown. Groups: all clips; Bandai dataset 1 and 2; takes whose
+group, and their Markdown. Groups: all clips; Bandai dataset 1 and 2; the sources of the
+ood_motion collection ("ood <archive>", ``readers/ood.py``); takes whose
 action+style pair no training take has ("unseen pairs"); by the number of IMUs; and,
 per IMU site, the combinations without it ("without <site>", which feed the summary of
 each body part's error where its sensor is not worn)."""
@@ -11,6 +12,7 @@ from collections import defaultdict
 import numpy as np
 
 from ..core import body, imu
+from ..readers.ood import GROUPS as OOD_GROUPS
 
 ROWS = (  # the order of the rows in every table
     "ground_truth_stitched",
@@ -29,7 +31,7 @@ ROWS = (  # the order of the rows in every table
     "ego4o_image_lm_text",
     "ego4o_all",
 )
-GROUP_ORDER = ("all", "dataset 1", "dataset 2", "unseen pairs", "1 IMU", "2 IMU", "3 IMU")
+GROUP_ORDER = ("all", "dataset 1", "dataset 2", "unseen pairs", *OOD_GROUPS, "1 IMU", "2 IMU", "3 IMU")
 # The body part each IMU site sits on (the part holding the joint it measures): a
 # combination without that site joins the group "without <site>", whose part column is
 # that part's error where no sensor is worn on it.

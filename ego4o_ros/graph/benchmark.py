@@ -8,6 +8,13 @@ stamp -> ``joint_states`` publish. The look-ahead is not in it (the frame is mad
 that sample arrives; it describes the pose ``lookahead`` frames earlier). Dropped
 outputs are grid frames the fusion node skipped plus stamps missing at a subscriber.
 
+With ``--robot g1`` the retarget node runs too (its own process): newest IMU sample's
+stamp (of the frame, noted as the fusion node publishes it) -> ``robot/joint_states``
+received, and with ``--sonic 2|3`` -> SONIC's ZMQ message received by a SUB socket in this
+process (its ``timestamp_realtime`` is the pose's stamp); both also from the fusion node's
+publish (the retarget stage alone); robot frames missing against the fusion node's. CPU per stage: each
+process's CPU time (/proc) over the run, as a share of one core.
+
 Bag: the live run's bag is replayed (its first ``--bag-seconds``) at each of ``--speeds``
 into a fresh fusion node that follows the bag's /clock; reports the speed-up reached
 and whether any output was dropped: what offline analysis of recordings gets.
@@ -15,10 +22,12 @@ and whether any output was dropped: what offline analysis of recordings gets.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,20 +36,129 @@ import numpy as np
 from .harness import Harness, merge_overrides, sim_time_overrides
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc; nan elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def stamp_key(stamp: float) -> int:
+    """A stamp as a dictionary key: 0.1 ms steps (a message's stamp is rounded to the ns)."""
+    return int(round(stamp * 1e4))
+
+
+class RobotMonitor:
+    """robot/joint_states (stamp, wall time received) and, given an endpoint, SONIC's ZMQ
+    messages (stamp carried in ``timestamp_realtime``, wall time received, frame indices).
+    Both listen in threads of their own (their own rclpy executor, their own ZMQ socket), so
+    the times are not those at which the busy fusion node's executor gets round to them."""
+
+    def __init__(self, sonic_endpoint: str | None = None):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from sensor_msgs.msg import JointState
+
+        from .. import interface
+        from ..nodes.common import reliable_qos, to_seconds
+
+        self.joint_states: list[tuple[float, float]] = []
+        self.zmq: list[tuple[float, float, list[int], int]] = []  # (stamp, received, indices, version)
+        self.fusion_frames: dict[int, tuple[float, float]] = {}  # see watch()
+        self.node = rclpy.create_node("graph_benchmark_robot_monitor")
+        self.node.create_subscription(
+            JointState,
+            interface.ROBOT_JOINT_STATES,
+            lambda m: self.joint_states.append((to_seconds(m.header.stamp), time.time())),
+            reliable_qos(100),
+        )
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._spin, daemon=True)]
+        if sonic_endpoint:
+            self._threads.append(threading.Thread(target=self._listen, args=(sonic_endpoint,), daemon=True))
+        for thread in self._threads:
+            thread.start()
+
+    def watch(self, live_fusion) -> None:
+        """Note, per frame the fusion node publishes (``live.fusion``'s ``frame_published``):
+        its stamp -> (newest IMU sample's stamp, wall time published)."""
+        report = live_fusion.frame_published
+
+        def frame_published(now, frame):
+            self.fusion_frames[stamp_key(frame.stamp)] = (frame.newest_sample, time.time())
+            report(now, frame)
+
+        live_fusion.frame_published = frame_published
+
+    def _spin(self) -> None:
+        while not self._stop.is_set():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def _listen(self, endpoint: str) -> None:
+        import zmq
+
+        from ..retarget.sonic import DEFAULT_TOPIC, unpack
+
+        context = zmq.Context()
+        socket = context.socket(zmq.SUB)
+        socket.connect(endpoint)
+        socket.setsockopt(zmq.SUBSCRIBE, DEFAULT_TOPIC.encode())
+        raw = []
+        while not self._stop.is_set():
+            if socket.poll(100):
+                raw.append((time.time(), socket.recv()))
+        socket.close(0)
+        context.term()
+        for received, message in raw:  # decoded after the run: the run itself only receives
+            header, fields = unpack(message)
+            indices = fields["frame_index"].tolist()
+            self.zmq.append((float(fields["timestamp_realtime"][0]), received, indices, header["v"]))
+
+    def stop(self) -> None:
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(10.0)
+        self.executor.remove_node(self.node)
+        self.node.destroy_node()
+        self.executor.shutdown()
+
+
 class GraphRun:
     """One run of the graph: child processes + the fusion node and a monitor in here."""
 
-    def __init__(self, specs, params: Path, overrides: dict, domain_id: int | None = None):
+    def __init__(
+        self, specs, params: Path, overrides: dict, domain_id: int | None = None, sonic_endpoint: str | None = None
+    ):
         self.specs, self.params, self.overrides, self.domain_id = specs, params, overrides, domain_id
+        self.sonic_endpoint = sonic_endpoint
 
     def run(self, until, progress=None, poll_s: float = 0.05) -> dict:
         from .runner import CaptureMonitor
 
         spec = {s.name: s for s in self.specs}
-        with Harness(self.params, self.overrides, self.domain_id) as graph:
+        with Harness(self.params, self.overrides, self.domain_id) as graph, contextlib.ExitStack() as cleanup:
             # Wall clock, even when the graph follows a bag's clock: it times the outputs.
             monitor = CaptureMonitor(graph.create_node("graph_benchmark_monitor"))
+            robot = RobotMonitor(self.sonic_endpoint) if "retarget" in spec else None
+            if robot is not None:
+                cleanup.callback(robot.stop)  # before the harness shuts rclpy down, whatever happens
             fusion = graph.start_node(spec["fusion"])
+            if robot is not None:
+                robot.watch(fusion.fusion)
             others = [s for s in self.specs if s.name not in ("fusion", "wearable_replay")]
             for s in others:
                 graph.start_process(s)
@@ -48,25 +166,75 @@ class GraphRun:
             replay_child = graph.start_process(spec["wearable_replay"])
             replay = replay_child.process
             cpu_start, started = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+            children = {c.name: c.process.pid for c in graph.processes}
+            children_start = {name: process_cpu_s(pid) for name, pid in children.items()}
             graph.spin_until(
                 lambda: until(monitor, fusion, replay),
                 poll_s=poll_s,
                 every=(30.0, lambda elapsed: progress(monitor, fusion, elapsed)) if progress else None,
             )
             replay_ended = time.monotonic()
-            graph.stop(replay_child)
-            graph.drain(1.5)  # the last frames and descriptions
             wall = replay_ended - started
             cpu = resource.getrusage(resource.RUSAGE_SELF)
-            result = measure(monitor, fusion)
-            result.update(
-                wall_s=wall,
-                fusion_process_cpu=(cpu.ru_utime + cpu.ru_stime - cpu_start.ru_utime - cpu_start.ru_stime) / wall,
-            )
+            process_cpu = {name: (process_cpu_s(pid) - children_start[name]) / wall for name, pid in children.items()}
+            process_cpu["fusion (+ monitors)"] = (
+                cpu.ru_utime + cpu.ru_stime - cpu_start.ru_utime - cpu_start.ru_stime
+            ) / wall
+            graph.stop(replay_child)
+            graph.drain(1.5)  # the last frames and descriptions
+            if robot is not None:
+                robot.stop()
+            result = measure(monitor, fusion, robot)
+            result.update(wall_s=wall, fusion_process_cpu=process_cpu["fusion (+ monitors)"], process_cpu=process_cpu)
         return result
 
 
-def measure(monitor, fusion) -> dict:
+def measure_robot(robot: RobotMonitor) -> dict:
+    """robot/joint_states and SONIC's stream against the fusion node's frames: latency from
+    the newest IMU sample the frame was made with (so without the look-ahead), and the
+    retarget stage alone (fusion publish -> received)."""
+
+    def pct(values, q):
+        return float(np.percentile(values, q)) if len(values) else float("nan")
+
+    made = robot.fusion_frames
+
+    def latencies(pairs) -> tuple[np.ndarray, np.ndarray]:
+        known = [(made[stamp_key(s)], r) for s, r in pairs if stamp_key(s) in made]
+        return (
+            np.array([(r - sample) * 1000 for (sample, _), r in known]),
+            np.array([(r - published) * 1000 for (_, published), r in known]),
+        )
+
+    stamps = np.array([s for s, _ in robot.joint_states])
+    latency, stage = latencies(robot.joint_states)
+    out = {
+        "robot_received": len(stamps),
+        "robot_missing": len(set(made) - {stamp_key(s) for s in stamps}),
+        "robot_latency_p50_ms": pct(latency, 50),
+        "robot_latency_p99_ms": pct(latency, 99),
+        "robot_latency_max_ms": float(latency.max()) if len(latency) else float("nan"),
+        "robot_stage_p50_ms": pct(stage, 50),
+        "robot_stage_p99_ms": pct(stage, 99),
+    }
+    if robot.zmq:
+        zmq_latency, zmq_stage = latencies([(s, r) for s, r, _, _ in robot.zmq])
+        indices = np.concatenate([i for _, _, i, _ in robot.zmq])
+        out.update(
+            zmq_messages=len(robot.zmq),
+            zmq_frames=len(indices),
+            zmq_versions=sorted({v for *_, v in robot.zmq}),
+            zmq_consecutive=bool((np.diff(indices) == 1).all()),
+            zmq_latency_p50_ms=pct(zmq_latency, 50),
+            zmq_latency_p99_ms=pct(zmq_latency, 99),
+            zmq_latency_max_ms=float(zmq_latency.max()),
+            zmq_stage_p50_ms=pct(zmq_stage, 50),
+            zmq_stage_p99_ms=pct(zmq_stage, 99),
+        )
+    return out
+
+
+def measure(monitor, fusion, robot: RobotMonitor | None = None) -> dict:
     """What a run delivered: frames, drops, latency, accuracy, inputs."""
     from ..live.scoring import match_by_stamp, score
 
@@ -84,7 +252,9 @@ def measure(monitor, fusion) -> dict:
     def pct(values, q):
         return float(np.percentile(values, q)) if len(values) else float("nan")
 
+    robot_result = {} if robot is None else measure_robot(robot)
     return {
+        **robot_result,
         "data_s": span_s,
         "output_wall_s": output_wall_s,
         "frames_published": live.published,
@@ -108,19 +278,27 @@ def measure(monitor, fusion) -> dict:
 
 
 def dropped(result: dict) -> int:
-    return result["missing_at_subscriber"] + result["skipped_by_fusion"]
+    """Outputs lost anywhere: fusion frames skipped or missing, robot frames missing."""
+    return result["missing_at_subscriber"] + result["skipped_by_fusion"] + result.get("robot_missing", 0)
 
 
 def live_run(args, params) -> dict:
-    from .description import capture_graph
+    from .description import capture_graph, retarget_overrides
 
-    specs = capture_graph(replay=True, record=True)
+    robot, sonic = getattr(args, "robot", None), getattr(args, "sonic", None)
+    specs = capture_graph(replay=True, record=True, robot=robot, sonic=sonic)
     frames_wanted = int(args.duration * 30)
     overrides = {
         "wearable_replay": {"loop": True, "camera_rate": 30.0, "imu_rate": 100.0},
         "fusion": {"latency_history": frames_wanted + 1000},
         "recorder": {"output": str(args.out / "live_bag")},
+        **retarget_overrides(robot, sonic),
     }
+    endpoint = None
+    if sonic:
+        port = free_port()
+        overrides["retarget"]["sonic_port"] = port
+        endpoint = f"tcp://127.0.0.1:{port}"
 
     def progress(monitor, fusion, elapsed):
         latency = np.array(fusion.capture.stats.latencies_s) * 1000
@@ -134,8 +312,12 @@ def live_run(args, params) -> dict:
     def until(monitor, fusion, replay):
         return fusion.fusion.published >= frames_wanted or replay.poll() is not None
 
-    print(f"live: {args.duration:g} s, 3 IMUs at 100 Hz + camera at 30 Hz ...", file=sys.stderr, flush=True)
-    return GraphRun(specs, params, overrides, args.domain_id).run(until, progress)
+    extra = f", robot {robot or 'g1'}" if robot or sonic else ""
+    extra += f", SONIC v{sonic} on {endpoint}" if sonic else ""
+    print(f"live: {args.duration:g} s, 3 IMUs at 100 Hz + camera at 30 Hz{extra} ...", file=sys.stderr, flush=True)
+    result = GraphRun(specs, params, overrides, args.domain_id, endpoint).run(until, progress)
+    result["load_average"] = os.getloadavg()
+    return result
 
 
 def bag_runs(args, params) -> list[dict]:
@@ -194,8 +376,44 @@ def print_tables(live: dict | None, bags: list[dict]) -> None:
             ("camera frames received", str(live["images_received"])),
             ("descriptions fed back", str(live["descriptions"])),
             ("MPJPE / PA-MPJPE vs ground truth", f"{live['mpjpe_mm']:.1f} / {live['pa_mpjpe_mm']:.1f} mm"),
-            ("fusion process CPU (fusion + monitor)", f"{100 * live['fusion_process_cpu']:.0f} %"),
         ]
+        if "robot_received" in live:
+            rows += [
+                ("robot/joint_states received / missing", f"{live['robot_received']} / {live['robot_missing']}"),
+                (
+                    "latency newest IMU stamp -> robot/joint_states received p50 / p99 / max",
+                    f"{live['robot_latency_p50_ms']:.1f} / {live['robot_latency_p99_ms']:.1f} / "
+                    f"{live['robot_latency_max_ms']:.1f} ms",
+                ),
+                (
+                    "of which the retarget stage (fusion publish -> received) p50 / p99",
+                    f"{live['robot_stage_p50_ms']:.1f} / {live['robot_stage_p99_ms']:.1f} ms",
+                ),
+            ]
+        if "zmq_messages" in live:
+            rows += [
+                (
+                    "SONIC ZMQ messages / frames (protocol, frame_index consecutive)",
+                    f"{live['zmq_messages']} / {live['zmq_frames']} (v{live['zmq_versions']}, "
+                    f"{live['zmq_consecutive']})",
+                ),
+                (
+                    "latency newest IMU stamp -> SONIC ZMQ message received p50 / p99 / max",
+                    f"{live['zmq_latency_p50_ms']:.1f} / {live['zmq_latency_p99_ms']:.1f} / "
+                    f"{live['zmq_latency_max_ms']:.1f} ms",
+                ),
+                (
+                    "of which the retarget stage (fusion publish -> received) p50 / p99",
+                    f"{live['zmq_stage_p50_ms']:.1f} / {live['zmq_stage_p99_ms']:.1f} ms",
+                ),
+            ]
+        rows += [
+            (f"CPU {name} (share of one core)", f"{100 * value:.0f} %")
+            for name, value in live.get("process_cpu", {"fusion (+ monitors)": live["fusion_process_cpu"]}).items()
+        ]
+        load = live.get("load_average")
+        if load:
+            rows.append(("load average at the end (1 / 5 / 15 min)", " / ".join(f"{v:.2f}" for v in load)))
         for name, value in rows:
             print(f"{name} | {value}")
     if bags:

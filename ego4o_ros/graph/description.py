@@ -27,9 +27,12 @@ def capture_graph(
     foxglove: bool = False,
     robot: str | None = None,
     bridge: str | None = None,
+    sonic: int | None = None,
 ) -> list[NodeSpec]:
     """``robot``: a robot map (``g1``, config/robots/) adds the ``retarget`` node (its
-    ``robot`` parameter must then name that map; see ``retarget_overrides``). ``bridge``:
+    ``robot`` parameter must then name that map; see ``retarget_overrides``). ``sonic``: a
+    SONIC protocol version (2, 3) adds it too, streaming to SONIC over ZMQ (an option of the
+    retarget node, which holds the hand-off and, for v3, the G1's joints). ``bridge``:
     a profile of config/devices.yaml (``imuposer``, ``sensor_logger``) puts the
     ``wearable_bridge`` (real devices) in the replay's place; its ``profile`` parameter
     must then name it (``bridge_overrides``)."""
@@ -66,7 +69,7 @@ def capture_graph(
                 own_process=True,
             )
         )
-    if robot:  # off by default; its own process: retargeting must never stall capture
+    if robot or sonic:  # off by default; its own process: retargeting must never stall capture
         nodes.append(
             NodeSpec("retarget", "retarget_node", "ego4o_ros.nodes.retarget_node", "RetargetNode", own_process=True)
         )
@@ -85,6 +88,15 @@ def bridge_overrides(bridge: str | None) -> dict:
     return overrides
 
 
-def retarget_overrides(robot: str | None) -> dict:
-    """Parameter overrides that point the ``retarget`` node at ``robot`` (empty without one)."""
-    return {"retarget": {"robot": robot}} if robot else {}
+def retarget_overrides(robot: str | None, sonic: int | None = None) -> dict:
+    """Parameter overrides that point the ``retarget`` node at ``robot`` (the G1 when only
+    ``sonic`` is given) and turn on its SONIC stream with protocol ``sonic`` (2 or 3);
+    empty without either."""
+    if not robot and not sonic:
+        return {}
+    values: dict = {"robot": robot or "g1"}
+    if sonic:
+        if int(sonic) not in (2, 3):
+            raise ValueError(f"SONIC protocol must be 2 or 3, not {sonic!r}")
+        values.update(sonic=True, sonic_protocol=int(sonic))
+    return {"retarget": values}

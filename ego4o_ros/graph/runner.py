@@ -129,6 +129,7 @@ def run_capture(
     domain_id: int | None = None,
     bridge: str | None = None,
     duration: float | None = None,
+    sonic: int | None = None,
 ) -> dict:
     """Start the graph on the replayed clip, wait for it to finish, return the summary. With
     ``bridge`` (a profile of config/devices.yaml) real devices stream in through the
@@ -137,7 +138,7 @@ def run_capture(
     from .description import capture_graph, retarget_overrides
 
     if bridge:
-        return run_bridged(params, bridge, duration, bag, record, foxglove, robot, domain_id)
+        return run_bridged(params, bridge, duration, bag, record, foxglove, robot, domain_id, sonic)
     params = params or share_file("config", "capture.yaml")
     check_params_file(params)
     if not 0.01 <= speed <= 100:
@@ -151,9 +152,9 @@ def run_capture(
         "fusion": {"sensor_qos_depth": depth},
         "recorder": {"qos_depth": depth, "output": str(bag)},
         "wearable_replay": {"speed": speed, **({"clip": clip} if clip else {})},
-        **retarget_overrides(robot),
+        **retarget_overrides(robot, sonic),
     }
-    specs = capture_graph(replay=True, record=record, foxglove=foxglove, robot=robot)
+    specs = capture_graph(replay=True, record=record, foxglove=foxglove, robot=robot, sonic=sonic)
     sim_time = speed != 1.0
     if sim_time:  # data stamps run ahead of the wall clock: follow the replay's /clock
         overrides = merge_overrides(overrides, sim_time_overrides(specs))
@@ -198,20 +199,12 @@ def run_capture(
         graph.drain(1.5, progress=arrived, limit_s=10.0)
         wall = time.monotonic() - started
         summary = monitor.summary(fusion_node.lookahead_s, capture.fps)
-        stats = capture.stats
         summary.update(
             replayed_s=replay.duration,
             wall_s=wall,
             imu_messages=replay.published,
-            imu_received=sum(b.accepted + sum(b.rejected.values()) for b in capture.buffers.values()),
-            imu_rejected=sum(sum(b.rejected.values()) for b in capture.buffers.values()),
             frames_expected=int(replay.duration * capture.fps) + 1,
-            fusion_frames=fusion.published,
-            restarts=stats.restarts,
-            dropped=stats.dropped,
-            gap_frames=stats.gap_frames,
-            non_finite=stats.non_finite,
-            modalities_seen=sorted(monitor.modalities_seen),
+            **fusion_counts(fusion, monitor),
         )
     if record:
         from ..core.bag import bag_topics
@@ -224,7 +217,22 @@ def run_capture(
     return summary
 
 
-def run_bridged(params, bridge, duration, bag, record, foxglove, robot, domain_id) -> dict:
+def fusion_counts(fusion, monitor: CaptureMonitor) -> dict:
+    """What the fusion node (``live.fusion.Fusion``) took in and put out during a run."""
+    buffers, stats = fusion.capture.buffers.values(), fusion.capture.stats
+    return {
+        "imu_received": sum(b.accepted + sum(b.rejected.values()) for b in buffers),
+        "imu_rejected": sum(sum(b.rejected.values()) for b in buffers),
+        "fusion_frames": fusion.published,
+        "restarts": stats.restarts,
+        "dropped": stats.dropped,
+        "gap_frames": stats.gap_frames,
+        "non_finite": stats.non_finite,
+        "modalities_seen": sorted(monitor.modalities_seen),
+    }
+
+
+def run_bridged(params, bridge, duration, bag, record, foxglove, robot, domain_id, sonic=None) -> dict:
     """``run_capture`` with the wearable bridge in the replay's place (no ground truth)."""
     from ..paths import share_file
     from .description import bridge_overrides, capture_graph, retarget_overrides
@@ -235,9 +243,9 @@ def run_bridged(params, bridge, duration, bag, record, foxglove, robot, domain_i
         raise SystemExit(f"ego4o-capture: --duration {duration:g} must be > 0")
     bag = Path(bag or time.strftime("out/capture/ego4o_%Y%m%d_%H%M%S"))
     overrides = merge_overrides(
-        {"recorder": {"output": str(bag)}, **retarget_overrides(robot)}, bridge_overrides(bridge)
+        {"recorder": {"output": str(bag)}, **retarget_overrides(robot, sonic)}, bridge_overrides(bridge)
     )
-    specs = capture_graph(replay=False, record=record, foxglove=foxglove, robot=robot, bridge=bridge)
+    specs = capture_graph(replay=False, record=record, foxglove=foxglove, robot=robot, bridge=bridge, sonic=sonic)
     graph = Harness(params, overrides, domain_id)
     print(f"ego4o-capture: ROS_DOMAIN_ID={graph.env['ROS_DOMAIN_ID']}, localhost only, parameters {params}", flush=True)
     with graph:
@@ -257,7 +265,6 @@ def run_bridged(params, bridge, duration, bag, record, foxglove, robot, domain_i
             pass
         fusion = nodes["fusion"].fusion
         summary = monitor.summary(nodes["fusion"].lookahead_s, fusion.capture.fps)
-        stats = fusion.capture.stats
         summary.update(
             wall_s=time.monotonic() - started,
             bridge=bridge,
@@ -266,14 +273,7 @@ def run_bridged(params, bridge, duration, bag, record, foxglove, robot, domain_i
                 for name, d in nodes["wearable_bridge"].bridge.devices.items()
             },
             packets_refused=dict(nodes["wearable_bridge"].bridge.refused),  # not of a known device
-            imu_received=sum(b.accepted + sum(b.rejected.values()) for b in fusion.capture.buffers.values()),
-            imu_rejected=sum(sum(b.rejected.values()) for b in fusion.capture.buffers.values()),
-            fusion_frames=fusion.published,
-            restarts=stats.restarts,
-            dropped=stats.dropped,
-            gap_frames=stats.gap_frames,
-            non_finite=stats.non_finite,
-            modalities_seen=sorted(monitor.modalities_seen),
+            **fusion_counts(fusion, monitor),
         )
     return summary
 

@@ -112,7 +112,58 @@ class LatestWins:
             return item
 
 
-class TextInput:
+class NewestOnlyWorker:
+    """One worker thread that handles only the newest item offered: ``offer`` replaces what
+    waits (counted in ``superseded``), so a flood costs at most one item at a time and the
+    caller never waits. Subclasses ``put`` items and implement ``process(item)``."""
+
+    def __init__(self, name: str):
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name)
+        self._waiting = LatestWins()
+        self._busy = False
+        self._lock = threading.Lock()
+
+    @property
+    def superseded(self) -> int:
+        return self._waiting.superseded
+
+    def put(self, item) -> None:
+        self._waiting.put(item)
+        with self._lock:
+            if self._busy:
+                return
+            self._busy = True
+        self._pool.submit(self._drain)
+
+    def process(self, item) -> None:
+        raise NotImplementedError
+
+    def _drain(self) -> None:
+        while True:
+            item = self._waiting.take()
+            if item is None:
+                with self._lock:
+                    if not self._waiting.waiting():  # nothing arrived meanwhile: done
+                        self._busy = False
+                        return
+                continue
+            self.process(item)
+
+    def wait_idle(self, timeout_s: float = 5.0) -> bool:
+        """Until nothing waits or is processed (tests, shutdown); False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._busy and not self._waiting.waiting():
+                    return True
+            time.sleep(0.002)
+        return False
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class TextInput(NewestOnlyWorker):
     """Descriptions -> the capture's text input, off the caller's thread.
 
     ``offer`` gates a description (``TextGate``), reuses a cached encoding, or hands it to
@@ -122,18 +173,11 @@ class TextInput:
     cannot queue up)."""
 
     def __init__(self, encoder, on_embedding, gate: TextGate | None = None, cache_capacity: int = 256):
+        super().__init__("text_encoder")
         self.encoder, self.on_embedding = encoder, on_embedding
         self.gate = gate or TextGate()
         self.cache = LruCache(cache_capacity)
-        self._waiting = LatestWins()
-        self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="text_encoder")
-        self._busy = False
-        self._lock = threading.Lock()
         self.errors = 0  # texts the encoder failed on or encoded to non-finite numbers
-
-    @property
-    def superseded(self) -> int:
-        return self._waiting.superseded
 
     def offer(self, text: str, now: float, stamp: float) -> str | None:
         """None if accepted (``now``: a monotonic clock for the rate limit; ``stamp``: the
@@ -146,44 +190,18 @@ class TextInput:
         if embedding is not None:  # the captioner repeats itself: encode each text once
             self.on_embedding(embedding, stamp)
             return None
-        self._waiting.put((text, stamp))
-        with self._lock:
-            if self._busy:
-                return None
-            self._busy = True
-        self._worker.submit(self._drain)
+        self.put((text, stamp))
         return None
 
-    def _drain(self) -> None:
-        while True:
-            item = self._waiting.take()
-            if item is None:
-                with self._lock:
-                    if not self._waiting.waiting():  # nothing arrived meanwhile: done
-                        self._busy = False
-                        return
-                continue
-            text, stamp = item
-            try:
-                embedding = np.asarray(self.encoder.encode([text])[0], np.float32)
-            except Exception:  # a text the encoder cannot take: counted, capture goes on
-                self.errors += 1
-                continue
-            if not np.isfinite(embedding).all():
-                self.errors += 1
-                continue
-            self.cache.put(text, embedding)
-            self.on_embedding(embedding, stamp)
-
-    def wait_idle(self, timeout_s: float = 5.0) -> bool:
-        """Until nothing waits or encodes (tests, shutdown); False on timeout."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not self._busy and not self._waiting.waiting():
-                    return True
-            time.sleep(0.002)
-        return False
-
-    def close(self) -> None:
-        self._worker.shutdown(wait=True, cancel_futures=True)
+    def process(self, item) -> None:
+        text, stamp = item
+        try:
+            embedding = np.asarray(self.encoder.encode([text])[0], np.float32)
+        except Exception:  # a text the encoder cannot take: counted, capture goes on
+            self.errors += 1
+            return
+        if not np.isfinite(embedding).all():
+            self.errors += 1
+            return
+        self.cache.put(text, embedding)
+        self.on_embedding(embedding, stamp)

@@ -8,6 +8,15 @@ order) and ``robot/root_pose`` (``geometry_msgs/PoseStamped``, the robot's root 
 ``frame_id``), and ``/diagnostics``. The robot is a YAML map (``robot``: ``g1`` by default,
 ``config/robots/``). All computing happens in ``ego4o_ros.retarget``; this node converts
 messages.
+
+The hand-off (``retarget.handoff``): the ``~/hold`` service (``std_srvs/SetBool``: true =
+hold, false = release) or the ``hold`` parameter freezes the targets (the held pose is
+published for every input); on release, and when the input poses come back after more
+than ``input_timeout`` s, the targets return to the live pose with every joint no faster
+than ``handoff_velocity_scale`` x its URDF velocity limit (the root: ``handoff_linear_speed``
+m/s, ``handoff_angular_speed`` rad/s). With ``sonic: true`` the node also streams the body in
+SONIC's ZMQ protocol (``retarget.sonic``) from a PUB socket bound to ``sonic_address``
+(127.0.0.1 unless told otherwise): the same pose, held and blended the same way.
 """
 
 from __future__ import annotations
@@ -21,12 +30,16 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseArray, PoseStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
+from std_srvs.srv import SetBool
 
 from .. import interface
 from ..core import body
 from ..retarget import Retargeter, RetargetOptions, load_robot_map, single_threaded_blas
+from ..retarget import sonic as sonic_protocol
+from ..retarget.handoff import HandOff, robot_blocks
 from ..retarget.targets import from_ros
 from .common import declare, positions_of, reliable_qos, spin_until_shutdown, to_seconds
 
@@ -50,7 +63,7 @@ class RetargetNode(Node):
             smoothing=declare(self, "smoothing", True, "One Euro smoothing of the output (at most one frame of delay)"),
             min_cutoff_hz=declare(self, "smoothing_min_cutoff", 4.8, "Hz; One Euro minimum cut-off"),
             beta=declare(self, "smoothing_beta", 4.0, "Hz per rad/s; One Euro speed coefficient (higher: less lag)"),
-            velocity_limits=declare(self, "velocity_limits", False, "cap joint speeds at the URDF velocity limits"),
+            velocity_limits=declare(self, "velocity_limits", True, "cap joint speeds at the URDF velocity limits"),
             velocity_scale=declare(self, "velocity_scale", 1.0, "fraction of the URDF velocity limits allowed"),
             fps=declare(self, "rate", 30.0, "Hz; frame rate assumed for inputs without usable stamps"),
         )
@@ -73,6 +86,9 @@ class RetargetNode(Node):
             self.create_subscription(PoseArray, interface.JOINT_POSES, self._on_joint_poses, reliable_qos(depth))
         else:
             raise ValueError(f"input must be 'joint_poses' or 'smpl_pose', not {source!r}")
+        self._setup_handoff(options.fps)
+        self._setup_sonic()
+        self.create_service(SetBool, interface.HOLD_SERVICE, self._on_hold)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_timer(
             declare(self, "diagnostics_period", 1.0, "s between /diagnostics messages"), self._publish_diagnostics
@@ -80,12 +96,81 @@ class RetargetNode(Node):
         self.published = self.not_converged = self.rejected = 0
         self.solve_times_ms: collections.deque = collections.deque(maxlen=300)
 
+    def _setup_handoff(self, fps: float) -> None:
+        scale = declare(
+            self, "handoff_velocity_scale", 0.1, "after a hold or an outage: joints at this x URDF speed", min=1e-3
+        )
+        linear = declare(self, "handoff_linear_speed", 0.5, "m/s: root (and SONIC joints) after a hold", min=1e-3)
+        angular = declare(self, "handoff_angular_speed", 1.0, "rad/s: root and SONIC rotations after a hold", min=1e-3)
+        timeout = declare(
+            self, "input_timeout", 0.5, "s without input poses = an outage: blend back in", min=0.05, max=0.5
+        )
+        self.input_timeout = timeout
+        blocks = robot_blocks(self.retargeter.robot, scale, linear, angular)
+        self.handoff = HandOff(blocks, timeout, max_step_s=1.5 / fps)
+        self.sonic_handoff = HandOff(sonic_protocol.handoff_blocks(linear, angular), timeout, 1.5 / fps)
+        self._apply_hold(declare(self, "hold", False, "freeze the robot's targets (also the ~/hold service)"))
+
+    def _setup_sonic(self) -> None:
+        self.sonic = self.socket = None
+        enabled = declare(self, "sonic", False, "also stream the body in SONIC's ZMQ protocol")
+        version = declare(self, "sonic_protocol", 3, "SONIC protocol: 2 (SMPL) or 3 (SMPL + G1 joints)", choices=(2, 3))
+        address = declare(self, "sonic_address", "127.0.0.1", "address the PUB socket binds ('*': every interface)")
+        port = declare(
+            self, "sonic_port", interface.SONIC_ZMQ_PORT, "TCP port of the PUB socket (0: any free)", min=0, max=65535
+        )
+        topic = declare(self, "sonic_topic", sonic_protocol.DEFAULT_TOPIC, "ZMQ topic (SONIC's --zmq-topic)")
+        rate = declare(self, "sonic_rate", sonic_protocol.SONIC_RATE_HZ, "Hz of the streamed frames", min=1.0)
+        if not enabled:
+            return
+        self.isaaclab = sonic_protocol.isaaclab_order(self.joint_names) if version == 3 else None
+        import zmq
+
+        self.sonic = sonic_protocol.SonicStream(version, rate, topic, max_gap_s=self.input_timeout)
+        self.socket = zmq.Context.instance().socket(zmq.PUB)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        endpoint = f"tcp://{address}:{port}" if port else f"tcp://{address}:*"
+        try:
+            self.socket.bind(endpoint)
+        except zmq.ZMQError as error:
+            self.socket.close(0)
+            raise RuntimeError(f"SONIC stream: cannot bind {endpoint}: {error} (sonic_address, sonic_port)") from None
+        self._zmq_noblock = zmq.NOBLOCK
+        self.sonic_endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.get_logger().info(
+            f"SONIC stream: protocol v{version}, topic '{topic}', {rate:g} Hz, bound to {self.sonic_endpoint}"
+        )
+
+    def _apply_hold(self, on: bool) -> None:
+        self.handoff.hold(on)
+        self.sonic_handoff.hold(on)
+
+    def _on_hold(self, request, response):
+        self.set_parameters([Parameter("hold", Parameter.Type.BOOL, bool(request.data))])
+        response.success = True
+        response.message = (
+            "held: the robot's targets are frozen"
+            if request.data
+            else "released: blending to the live pose at bounded joint speed"
+        )
+        return response
+
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         for parameter in parameters:
             if parameter.name == "enabled":
                 self.enabled = bool(parameter.value)
                 self.retargeter.reset()  # resume from the next pose, not from a stale one
+            elif parameter.name == "hold":
+                self._apply_hold(bool(parameter.value))
+            elif parameter.name.startswith(("sonic", "handoff")) or parameter.name == "input_timeout":
+                return SetParametersResult(successful=False, reason=f"{parameter.name} is read at start only")
         return SetParametersResult(successful=True)
+
+    def destroy_node(self):
+        if self.socket is not None:
+            self.socket.close(0)
+            self.socket = None
+        return super().destroy_node()
 
     # -- inputs ------------------------------------------------------------------------
     def _on_joint_poses(self, msg: PoseArray) -> None:
@@ -105,20 +190,34 @@ class RetargetNode(Node):
             self.rejected += 1
             return
         joints, rotations = from_ros(positions_ros, orientations_xyzw)
-        frame = self.retargeter.step(joints, rotations, to_seconds(header.stamp))
+        stamp = to_seconds(header.stamp)
+        frame = self.retargeter.step(joints, rotations, stamp)
         self.solve_times_ms.append(frame.solve_time_s * 1000)
         self.not_converged += not frame.converged
+        q = self.handoff(stamp, frame.q)  # held or blending: not the live pose
+        joint_positions, root_position, root_xyzw = (
+            (frame.joint_positions, frame.root_position, frame.root_orientation_xyzw)
+            if np.array_equal(q, frame.q)
+            else self.retargeter.pose_of(q)
+        )
         self.pub_joints.publish(
-            JointState(
-                header=Header(stamp=header.stamp), name=self.joint_names, position=frame.joint_positions.tolist()
-            )
+            JointState(header=Header(stamp=header.stamp), name=self.joint_names, position=joint_positions.tolist())
         )
         root = PoseStamped(header=Header(stamp=header.stamp, frame_id=self.frame_id))
-        root.pose.position.x, root.pose.position.y, root.pose.position.z = map(float, frame.root_position)
+        root.pose.position.x, root.pose.position.y, root.pose.position.z = map(float, root_position)
         o = root.pose.orientation
-        o.x, o.y, o.z, o.w = map(float, frame.root_orientation_xyzw)
+        o.x, o.y, o.z, o.w = map(float, root_xyzw)
         self.pub_root.publish(root)
         self.published += 1
+        if self.sonic is not None:
+            self._stream_sonic(stamp, joints, rotations, joint_positions)
+
+    def _stream_sonic(self, stamp: float, joints, rotations, joint_positions) -> None:
+        live = sonic_protocol.sonic_pose(joints, rotations).vector()
+        pose = sonic_protocol.SonicPose.from_vector(self.sonic_handoff(stamp, live))
+        message = self.sonic(stamp, pose, None if self.isaaclab is None else joint_positions[self.isaaclab])
+        if message is not None:
+            self.socket.send(message, self._zmq_noblock)  # PUB drops, never blocks, at its high-water mark
 
     # -- diagnostics -------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
@@ -126,12 +225,21 @@ class RetargetNode(Node):
         values = {
             "robot": self.retargeter.map.name,
             "enabled": str(self.enabled),
+            "hand_off": self.handoff.state,
+            "hand_off_blends": str(self.handoff.blends),
             "frames_published": str(self.published),
             "not_converged": str(self.not_converged),
             "rejected_inputs": str(self.rejected),
             "solve_p50_ms": f"{np.percentile(times, 50):.2f}",
             "solve_p99_ms": f"{np.percentile(times, 99):.2f}",
         }
+        if self.sonic is not None:
+            values.update(
+                sonic_endpoint=self.sonic_endpoint,
+                sonic_protocol=str(self.sonic.version),
+                sonic_messages=str(self.sonic.messages),
+                sonic_frames=str(self.sonic.next_index),
+            )
         level = DiagnosticStatus.OK if self.enabled else DiagnosticStatus.STALE
         status = DiagnosticStatus(
             level=level,

@@ -1,7 +1,7 @@
 """The rig maps: which joint of a BVH rig stands where each SMPL-22 joint is (ROS-free).
 
-Built-in maps (``RIGS``: MotionBuilder/CMU, Mixamo, Daz/Poser, Xsens MVN, Rokoko) are matched
-by joint names (``detect_rig``; a namespace such as ``mixamorig:`` is stripped); a user map
+Built-in maps (``RIGS``: iClone Character Creator, MotionBuilder/CMU, Mixamo, Daz/Poser, Xsens
+MVN, Rokoko) are matched by joint names (``detect_rig``; a namespace such as ``mixamorig:`` is stripped); a user map
 (YAML, ``load_rig_map``: see ``readers/rigs.py`` for its keys) says what a file cannot.
 ``readers/rigs.py`` resolves a map on a file and retargets its motion.
 """
@@ -51,7 +51,46 @@ def _daz(name: str) -> str:
     return "r" + name[1:] if name.startswith("l") else name
 
 
-# Built-in maps, most specific first (detection takes the first that fits the file).
+def _cc(name: str) -> str:
+    return name.replace("_L_", "_R_")
+
+
+# The iClone "Motion Dummy" body's T-pose (frame 0 that IClone-CMU-Mocap's fixfiles.py put in
+# front of CMU 07_03 ... 07_12; identical in the 9 files): local rotations, degrees, in the
+# joints' channel order (Z Y X). Its bones carry their own axes (every OFFSET points along the
+# parent's +Y), so the pose with all rotations zero is no human pose: rotations are measured
+# from this one. The joints not listed (twist, share, finger and face bones) stay at zero.
+ICLONE_TPOSE = {
+    "CC_Base_Pelvis": (0.00, 0.00, 11.77),
+    "CC_Base_L_Thigh": (179.92, 0.06, 16.60),
+    "CC_Base_L_Calf": (-0.06, -0.10, -9.46),
+    "CC_Base_L_Foot": (-0.64, -6.13, 81.77),
+    "CC_Base_L_ToeBase": (-1.80, 3.17, 18.57),
+    "CC_Base_R_Thigh": (-179.47, 0.02, 16.05),
+    "CC_Base_R_Calf": (0.03, 0.08, -8.37),
+    "CC_Base_R_Foot": (0.61, 6.14, 81.25),
+    "CC_Base_R_ToeBase": (1.78, -3.17, 18.57),
+    "CC_Base_Waist": (0.19, 0.00, 16.24),
+    "CC_Base_Spine01": (0.00, 0.00, -21.25),
+    "CC_Base_Spine02": (0.00, 0.00, -5.31),
+    "CC_Base_NeckTwist01": (0.00, 0.00, 21.56),
+    "CC_Base_NeckTwist02": (0.00, 0.00, -1.59),
+    "CC_Base_Head": (0.00, 0.00, -9.65),
+    "CC_Base_L_Clavicle": (-88.42, 10.87, -14.68),
+    "CC_Base_L_Upperarm": (-4.02, 0.56, 15.48),
+    "CC_Base_L_Forearm": (1.25, 0.01, 0.15),
+    "CC_Base_L_Hand": (-4.49, -0.28, -3.05),
+    "CC_Base_R_Clavicle": (88.42, -10.87, -14.67),
+    "CC_Base_R_Upperarm": (3.96, -0.78, 15.61),
+    "CC_Base_R_Forearm": (-1.26, -0.01, 0.14),
+    "CC_Base_R_Hand": (4.51, 0.29, -3.21),
+}
+
+
+# Built-in maps, most specific first (detection takes the first that fits the file; iClone's
+# CC_Base_ names are its own, so it comes last and never hides the closest map). Besides
+# "joints", a map may say what its files do not: "units", "up_axis", "forward_axis",
+# "position_channels" ("add": position = OFFSET + channels) and "reference_pose" (see RigMap).
 RIGS: dict[str, dict] = {
     "cmu": {  # CMU mocap database, MotionBuilder-friendly BVH (LHipJoint, LowerBack, Neck1)
         "label": "CMU (MotionBuilder names)",
@@ -168,6 +207,34 @@ RIGS: dict[str, dict] = {
             _daz,
         ),
     },
+    "iclone": {  # Reallusion iClone / Character Creator export (CC_Base_*; IClone-CMU-Mocap)
+        "label": "iClone Character Creator (CC_Base_*)",
+        "detect": ["CC_Base_Hip", "CC_Base_Spine02", "CC_Base_L_Upperarm"],
+        "units": "cm",
+        "up_axis": "y",
+        "forward_axis": "z",
+        "position_channels": "add",  # ROOT OFFSET (0, 105.2, 0) + channels near 0
+        "reference_pose": ICLONE_TPOSE,
+        "joints": _sided(
+            {
+                "pelvis": "CC_Base_Hip",
+                "spine1": "auto",
+                "spine2": "auto",
+                "spine3": {"parent_of": "CC_Base_L_Clavicle"},
+                "neck": "CC_Base_NeckTwist01",
+                "head": "CC_Base_Head",
+                "left_hip": "CC_Base_L_Thigh",
+                "left_knee": "CC_Base_L_Calf",
+                "left_ankle": "CC_Base_L_Foot",
+                "left_foot": "CC_Base_L_ToeBase",
+                "left_collar": "CC_Base_L_Clavicle",
+                "left_shoulder": "CC_Base_L_Upperarm",
+                "left_elbow": "CC_Base_L_Forearm",
+                "left_wrist": "CC_Base_L_Hand",
+            },
+            _cc,
+        ),
+    },
 }
 BANDAI_JOINTS = ("Hips", "UpperLeg_L", "LowerLeg_L", "Chest", "Shoulder_L", "UpperArm_L", "LowerArm_L")
 
@@ -187,6 +254,29 @@ class RigMap:
     forward_axis: str | None = None
     lead_in_frames: int | None = None  # None: detected
     source: str = "built-in"
+    position_channels: str = "replace"  # "add": a joint's position channels are added to its OFFSET
+    # The rig's T-pose facing forward, when its zero pose is not one: rig joint -> local rotation
+    # (degrees, in the joint's channel order); rotations are measured from it. None: the zero pose.
+    reference_pose: dict[str, tuple[float, ...]] | None = None
+    fps: float | None = None  # frame rate when the header's is wrong; None: the header's
+
+
+RIG_KEYS = ("units", "up_axis", "forward_axis", "position_channels", "reference_pose", "fps")
+
+
+def builtin_map(key: str) -> RigMap:
+    """The built-in map ``key`` of ``RIGS`` as a RigMap."""
+    rig = RIGS[key]
+    units = rig.get("units")
+    return RigMap(
+        key,
+        dict(rig["joints"]),
+        units=None if units is None else UNITS[units],
+        up_axis=rig.get("up_axis"),
+        forward_axis=rig.get("forward_axis"),
+        position_channels=rig.get("position_channels", "replace"),
+        reference_pose=rig.get("reference_pose"),
+    )
 
 
 @dataclass
@@ -225,7 +315,7 @@ def detect_rig(joint_names, path: str = "") -> RigMap:
         ]
         detected = set(rig["detect"]) <= names
         if detected and not missing:
-            return RigMap(key, dict(rig["joints"]))
+            return builtin_map(key)
         candidate = (not detected, len(missing), list(RIGS).index(key), key, missing)
         best = candidate if best is None or candidate < best else best
     *_, key, missing = best
@@ -272,14 +362,15 @@ def load_rig_map(path: str | os.PathLike) -> RigMap:
         raise RigError(f"{path}: cannot read the rig map: {reason}") from None
     if not isinstance(data, dict):
         raise RigError(f"{path}: a rig map is a mapping with a 'joints' section")
-    known = {"base", "units", "up_axis", "forward_axis", "lead_in_frames", "joints", "name"}
+    known = {"base", "lead_in_frames", "joints", "name", *RIG_KEYS}
     unknown = sorted(set(data) - known)
     if unknown:
         raise RigError(f"{path}: unknown keys {unknown}; known: {sorted(known)}")
     base = data.get("base")
     if base is not None and base not in RIGS:
         raise RigError(f"{path}: base {base!r} is not a built-in rig ({', '.join(RIGS)})")
-    joints = dict(RIGS[base]["joints"]) if base else {}
+    inherited = builtin_map(base) if base else RigMap("", {})
+    joints = dict(inherited.joints)
     given = data.get("joints") or {}
     if not isinstance(given, dict):
         raise RigError(f"{path}: 'joints' maps SMPL-22 joint names to rig joints")
@@ -293,25 +384,46 @@ def load_rig_map(path: str | os.PathLike) -> RigMap:
     if missing:
         raise RigError(f"{path}: the map does not say where these SMPL-22 joints are: {', '.join(missing)}")
     units = data.get("units")
-    if units is not None:
-        units = _units(units, path)
+    units = inherited.units if units is None else _units(units, path)
     for key in ("up_axis", "forward_axis"):
         if data.get(key) is not None:
             axis_vector(str(data[key]), path)
-    if data.get("forward_axis") is not None and data.get("up_axis") is None:
+    up_axis = data.get("up_axis", inherited.up_axis)
+    forward_axis = data.get("forward_axis", inherited.forward_axis if "up_axis" not in data else None)
+    if forward_axis is not None and up_axis is None:
         raise RigError(f"{path}: forward_axis needs up_axis")
     lead = data.get("lead_in_frames")
     if lead is not None and (not isinstance(lead, int) or lead < 0):
         raise RigError(f"{path}: lead_in_frames must be a whole number >= 0, got {lead!r}")
+    position_channels = data.get("position_channels", inherited.position_channels)
+    if position_channels not in ("replace", "add"):
+        raise RigError(f"{path}: position_channels is 'replace' or 'add', got {position_channels!r}")
+    fps = data.get("fps")
+    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0):
+        raise RigError(f"{path}: fps must be a number > 0, got {fps!r}")
     return RigMap(
         str(data.get("name", base or path.stem)),
         joints,
         units,
-        data.get("up_axis"),
-        data.get("forward_axis"),
+        up_axis,
+        forward_axis,
         lead,
         str(path),
+        position_channels,
+        _reference_pose(data.get("reference_pose", inherited.reference_pose), path),
+        None if fps is None else float(fps),
     )
+
+
+def _reference_pose(value, path) -> dict[str, tuple[float, ...]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(
+        isinstance(v, (list, tuple)) and len(v) == 3 and all(isinstance(x, (int, float)) for x in v)
+        for v in value.values()
+    ):
+        raise RigError(f"{path}: reference_pose maps rig joints to three angles (degrees, channel order)")
+    return {str(k): tuple(float(x) for x in v) for k, v in value.items()}
 
 
 def _units(value, path) -> float:

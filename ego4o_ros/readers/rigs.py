@@ -4,11 +4,11 @@ A BVH file says nothing about who made it, in which units, with which axis up, o
 rest pose is. This module works it out, and a user map (YAML) says it where it cannot:
 
 * **Rig**: the joint names (a namespace such as ``mixamorig:`` or ``Character1:`` is
-  stripped) are matched against the built-in maps in ``RIGS``: MotionBuilder/CMU, Mixamo
-  (MotionBuilder names), Daz/Poser, Xsens MVN, Rokoko. Bandai-Namco takes keep their own
-  reader (``readers/bandai.py``). Each map names, per SMPL-22 joint, the rig joint at the
-  same place (or a point between two joints, or ``auto`` for spine1/spine2, placed along
-  the rig's spine chain where SMPL has them). A file no map fits raises one
+  stripped) are matched against the built-in maps in ``RIGS``: iClone Character Creator
+  (``CC_Base_*``), MotionBuilder/CMU, Mixamo (MotionBuilder names), Daz/Poser, Xsens MVN,
+  Rokoko. Bandai-Namco takes keep their own reader (``readers/bandai.py``). Each map names,
+  per SMPL-22 joint, the rig joint at the same place (or a point between two joints, or
+  ``auto`` for spine1/spine2, placed along the rig's spine chain where SMPL has them). A file no map fits raises one
   :class:`RigError` naming the closest rig and the joints it lacks.
 * **Axes**: the rig's rest pose (all rotations zero) stands upright; its up (head above
   the ankles) and left (left hip minus right hip) give the change of axes to the body
@@ -19,7 +19,12 @@ rest pose is. This module works it out, and a user map (YAML) says it where it c
 * **Rotations**: each SMPL joint's global rotation (the segment below it, relative to
   SMPL's T-pose) is the rig joint's global rotation relative to the rig's rest pose, with
   the constant swing that turns SMPL's rest bone onto the rig's rest bone (so A-pose rigs
-  and CMU's splayed legs read right).
+  and CMU's splayed legs read right). A rig whose zero pose is no human pose (iClone's bones
+  carry their own axes) gives its T-pose as ``reference_pose``: that pose is the rest pose
+  then. ``position_channels: add`` puts the position channels on top of the OFFSET (iClone's
+  ROOT OFFSET holds the hip height).
+* **Frame rate**: the header's, unless the map gives ``fps`` or the file's name says
+  ``<N>fps`` and the header disagrees (PFNN's ``08_04_60fps.bvh`` says 15 fps inside).
 * **Lead-in**: exporters put a T-pose (or the bind pose) in front of the motion
   (CMU ``01_01`` frame 0). Leading frames whose limbs are within ``TPOSE_TOLERANCE_DEG`` of
   the T-pose are dropped when a jump follows them (a joint moving faster than
@@ -33,6 +38,10 @@ says ``base: <rig>`` to start from a built-in one)::
     up_axis: y                # the file's up: x, y, z, -x, -y, -z
     forward_axis: z           # the rest pose's facing (needs up_axis)
     lead_in_frames: 0         # frames to drop at the start (default: detected)
+    fps: 60                   # when the header's Frame Time is wrong
+    position_channels: add    # position = OFFSET + channels (default: replace)
+    reference_pose:           # the rig's T-pose when all-zero rotations are not one
+      LeftArm: [0, 0, -90]    # degrees, in the joint's channel order
     joints:
       pelvis: root            # a joint name
       left_collar: {between: [LeftShoulder, LeftArm], at: 0.4}
@@ -43,6 +52,8 @@ says ``base: <rig>`` to start from a built-in one)::
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +80,7 @@ __all__ = ["RIGS", "UNITS", "RigError", "RigMap", "RigInfo", "detect_rig", "load
 SMPL_INDEX = {name: j for j, name in enumerate(body.JOINT_NAMES)}
 TPOSE_TOLERANCE_DEG = 20.0
 BLEND_SPEED = 8.0  # m/s: no joint of a person moves this fast; an exporter's blend does
+REFERENCE_JUMP = 5.0  # a first frame this many times the median speed away is no motion
 LIMBS = (1, 2, 4, 5, 16, 17, 18, 19)  # segments judged for the lead-in T-pose
 _SPINE_FRACTIONS = None  # spine1, spine2 along pelvis -> spine3 (SMPL's rest)
 
@@ -78,12 +90,10 @@ class _Points:
     """Resolved SMPL joints: per joint (rig a, rig b, weight) (a point between two joints)
     and the rig joint whose rotation carries its segment."""
 
-    def __init__(self, motion: BvhMotion, rig: RigMap, path: str):
+    def __init__(self, motion: BvhMotion, rig: RigMap, path: str, rest: np.ndarray):
         self.motion, self.path = motion, path
-        self.by_name = {}
-        for j, name in enumerate(motion.joint_names):
-            self.by_name.setdefault(strip_namespace(name), j)
-        self.rest = _rest_positions(motion)
+        self.by_name = joints_by_name(motion)
+        self.rest = rest
         self.a = np.zeros(22, int)
         self.b = np.zeros(22, int)
         self.w = np.zeros(22)
@@ -172,13 +182,48 @@ def _spine_fractions() -> tuple[float, float]:
     return _SPINE_FRACTIONS
 
 
-def _rest_positions(motion: BvhMotion) -> np.ndarray:
-    """Joint positions with every rotation zero (the rig's rest pose), root at the origin."""
+def joints_by_name(motion: BvhMotion) -> dict[str, int]:
+    by_name: dict[str, int] = {}
+    for j, name in enumerate(motion.joint_names):
+        by_name.setdefault(strip_namespace(name), j)
+    return by_name
+
+
+def reference_pose(motion: BvhMotion, rig: RigMap) -> tuple[np.ndarray, np.ndarray]:
+    """Joint positions (J, 3), root at the origin, and global rotations (J, 3, 3) of the rig's
+    rest pose: every rotation zero, or the map's ``reference_pose`` (local rotations in
+    degrees, in each joint's channel order; joints it does not name stay at zero)."""
+    local = np.broadcast_to(np.eye(3), (motion.num_joints, 3, 3)).copy()
+    if rig.reference_pose:
+        by_name = joints_by_name(motion)
+        for name, angles in rig.reference_pose.items():
+            j = by_name.get(name)
+            if j is None:
+                raise RigError(
+                    f"{motion.path}: the reference pose of rig map '{rig.name}' names {name!r}, not in the file"
+                )
+            order = "".join(c[0] for c in motion.channels[j] if c.endswith("rotation"))
+            if len(order) != 3:
+                raise RigError(f"{motion.path}: reference pose joint {name!r} has no three rotation channels")
+            local[j] = rotations.euler_to_matrix(np.deg2rad(np.asarray(angles, float)), order)
     rest = np.zeros((motion.num_joints, 3))
+    rot = local.copy()
     for j, parent in enumerate(motion.parents):
         if parent >= 0:
-            rest[j] = rest[parent] + motion.offsets[j]
-    return rest
+            rot[j] = rot[parent] @ local[j]
+            rest[j] = rest[parent] + rot[parent] @ motion.offsets[j]
+    return rest, rot
+
+
+def _offsets_added(motion: BvhMotion) -> BvhMotion:
+    """``motion`` with every position channel added to its joint's OFFSET (read as "replace")."""
+    translations = motion.local_translations.copy()
+    for j, channels in enumerate(motion.channels):
+        for name in channels:
+            if name.endswith("position"):
+                axis = "XYZ".index(name[0])
+                translations[:, j, axis] += motion.offsets[j, axis]
+    return replace(motion, local_translations=translations)
 
 
 def _snap(m: np.ndarray) -> np.ndarray:
@@ -235,7 +280,10 @@ def retarget(motion: BvhMotion, rig: RigMap) -> tuple[np.ndarray, np.ndarray, Ri
     """BVH motion -> SMPL-22 joints (T, 22, 3) in metres in the body frame, global rotations
     (T, 22, 3, 3) relative to SMPL's T-pose, and what was decided (lead-in not yet dropped)."""
     path = motion.path
-    points = _Points(motion, rig, path)
+    if rig.position_channels == "add":
+        motion = _offsets_added(motion)
+    rest, rest_rot = reference_pose(motion, rig)
+    points = _Points(motion, rig, path, rest)
     rest_smpl = points.place(points.rest)
     notes = []
     if rig.units is None:
@@ -249,7 +297,9 @@ def retarget(motion: BvhMotion, rig: RigMap) -> tuple[np.ndarray, np.ndarray, Ri
     positions, global_rot = motion.forward_kinematics()
     joints = np.einsum("ij,tkj->tki", axes, points.place(positions)) * metres
     # Rig rotations (relative to its rest pose) in body axes, then SMPL's rest bone onto the rig's.
-    rig_rot = np.einsum("ij,tkjl,ml->tkim", axes, global_rot[:, points.rotation_source], axes)
+    source = points.rotation_source
+    from_rest = global_rot[:, source] @ np.swapaxes(rest_rot[source], -1, -2)
+    rig_rot = np.einsum("ij,tkjl,ml->tkim", axes, from_rest, axes)
     rest_body = rest_smpl @ axes.T
     smpl_rest_dirs = body.SMPL_REST_OFFSETS
     swing = np.broadcast_to(np.eye(3), (22, 3, 3)).copy()
@@ -259,6 +309,10 @@ def retarget(motion: BvhMotion, rig: RigMap) -> tuple[np.ndarray, np.ndarray, Ri
             swing[j] = rotations.quat_to_matrix(rotations.qbetween(smpl_rest_dirs[end], bone))
     for leaf in (10, 11, 15, 20, 21):
         swing[leaf] = swing[body.PARENTS[leaf]]
+    if rig.reference_pose:
+        # A declared T-pose stands as SMPL's: its pelvis is the identity, whatever the
+        # direction from the hip joint to the placed spine1 point (iClone's leans 35 degrees).
+        swing[0] = np.eye(3)
     rot = rig_rot @ swing
     up_file, forward_file = axes[1], axes[2]
     info = RigInfo(
@@ -277,18 +331,24 @@ def retarget(motion: BvhMotion, rig: RigMap) -> tuple[np.ndarray, np.ndarray, Ri
 
 def detect_lead_in(joints: np.ndarray, rot: np.ndarray, fps: float) -> int:
     """Leading frames to drop: a T-pose / bind pose the exporter put in front (limbs within
-    ``TPOSE_TOLERANCE_DEG`` of the T-pose, relative to the pelvis) when a jump follows, and
-    the blend frames of that jump (a joint faster than ``BLEND_SPEED``)."""
+    ``TPOSE_TOLERANCE_DEG`` of the T-pose, relative to the pelvis) when a jump follows, or a
+    single first frame in any pose that the body jumps away from (faster than ``BLEND_SPEED``
+    and ``REFERENCE_JUMP`` times the clip's median speed: PFNN's arms-spread reference frame),
+    and the blend frames of that jump (a joint faster than ``BLEND_SPEED``)."""
     relative = np.einsum("tji,tkjl->tkil", rot[:, 0], rot[:, list(LIMBS)])
     cos = np.clip((np.trace(relative, axis1=-2, axis2=-1) - 1) / 2, -1, 1)
     tpose = np.degrees(np.arccos(cos)).max(axis=1) < TPOSE_TOLERANCE_DEG
     lead = 0
     while lead < len(tpose) and tpose[lead]:
         lead += 1
-    if lead == 0 or lead == len(tpose):
+    if lead == len(tpose) or len(joints) < 3:
         return 0
     speed = np.linalg.norm(np.diff(joints, axis=0), axis=-1).max(axis=1) * fps  # (T-1,) m/s
-    if speed[lead - 1] < BLEND_SPEED:
+    if lead == 0:
+        if speed[0] < max(BLEND_SPEED, REFERENCE_JUMP * np.median(speed)):
+            return 0
+        lead = 1
+    elif speed[lead - 1] < BLEND_SPEED:
         return 0  # the motion itself starts in a T-pose: keep it
     while lead < len(speed) and speed[lead] >= BLEND_SPEED:
         lead += 1
@@ -302,6 +362,12 @@ def rig_map_beside(path: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def rate_from_name(stem: str) -> float | None:
+    """``08_04_60fps`` -> 60.0: a rate the file's name states; None when it states none."""
+    match = re.search(r"(?:^|[_\-. ])(\d+(?:\.\d+)?)\s*fps$", stem, re.IGNORECASE)
+    return float(match.group(1)) if match and float(match.group(1)) > 0 else None
 
 
 def descriptions_beside(path: Path) -> list[str]:
@@ -364,6 +430,13 @@ def read_bvh_clip(
         rig = load_rig_map(rig_map)
     joints, rot, rig_info = retarget(motion, rig)
     fps = nominal_rate(motion.frame_time)
+    named = rate_from_name(path.stem)
+    if rig.fps is not None:
+        fps = rig.fps
+        rig_info.notes.append(f"frame rate {fps:g} Hz from the rig map (header {1 / motion.frame_time:g})")
+    elif named is not None and abs(named - fps) > 0.01 * named:
+        rig_info.notes.append(f"frame rate {named:g} Hz from the file's name (header says {fps:g})")
+        fps = named
     if rig.lead_in_frames is not None:
         lead = rig.lead_in_frames
     else:

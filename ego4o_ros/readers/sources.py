@@ -1,6 +1,8 @@
 """Where motion comes from in bulk: a tar archive (the Bandai-Namco release, streamed,
-never extracted) or a folder of motion files. Each yields ``(name, payload, label_json)``:
-``payload`` is the BVH text for archive members and a ``Path`` for files on disk.
+never extracted), a folder of motion files, or the ood_motion collection (a folder with
+``clips.csv`` beside its archives, ``readers/ood.py``). Each yields ``(name, payload,
+label_json)``: ``payload`` is the BVH text for archive members, a ``Path`` for files on
+disk, an ``ood.OodItem`` (which knows its take, descriptions and source) for the collection.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
-from . import READABLE_SUFFIXES
+from . import is_motion_file, ood
 
 
 def iter_archive(path: Path):
@@ -34,8 +36,12 @@ def count_archive(path: Path) -> int:
 
 
 def iter_folder(path: Path):
+    if ood.is_collection(path):
+        for item in ood.items(path):
+            yield item.name, item, None
+        return
     for file in sorted(Path(path).rglob("*")):
-        if file.suffix.lower() in READABLE_SUFFIXES and file.is_file():
+        if file.is_file() and is_motion_file(file):
             yield file.name, file, None
 
 
@@ -55,6 +61,8 @@ def read_item(name: str, payload, label_json: str | None, target_fps: float):
         from .bandai import read_bandai
 
         return read_bandai(name, text=payload, label_json=label_json, target_fps=target_fps)
+    if isinstance(payload, ood.OodItem):
+        return payload.read(target_fps)
     from . import read_clip
 
     return read_clip(payload, target_fps=target_fps)

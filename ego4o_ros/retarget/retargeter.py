@@ -140,11 +140,10 @@ class Retargeter:
         self._ik_q = result.q
         q = self._condition(result.q, dt)
         elapsed, elapsed_cpu = time.perf_counter() - started, time.thread_time() - started_cpu
-        position, rotation = self.robot.frame_placements(q, self.frame_ids[:1])
-        root_xyzw = pin.Quaternion(rotation[0]).coeffs().copy()
+        joint_positions, root_position, root_xyzw = self.pose_of(q)
         return RobotFrame(
-            self.robot.joint_positions(q).copy(),
-            position[0],
+            joint_positions,
+            root_position,
             root_xyzw,
             q,
             result.q,
@@ -154,6 +153,13 @@ class Retargeter:
             elapsed_cpu,
             stamp,
         )
+
+    def pose_of(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A configuration -> joint positions (URDF order), the root keypoint's position and
+        orientation (xyzw) in the world: what ``step`` reports, for a configuration changed
+        after it (e.g. by the hand-off, ``retarget.handoff``)."""
+        position, rotation = self.robot.frame_placements(q, self.frame_ids[:1])
+        return self.robot.joint_positions(q).copy(), position[0], pin.Quaternion(rotation[0]).coeffs().copy()
 
     def _condition(self, q: np.ndarray, dt: float | None) -> np.ndarray:
         """Smoothing, velocity limits, joint limits; dt None restarts the filters."""

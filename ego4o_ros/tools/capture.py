@@ -30,6 +30,13 @@ def main(argv=None) -> int:
         help="also retarget to this robot (g1: Unitree G1; a map in config/robots/) and publish robot/joint_states",
     )
     parser.add_argument(
+        "--sonic",
+        type=int,
+        choices=(2, 3),
+        help="also stream the body to SONIC (GR00T whole-body control) over ZMQ on 127.0.0.1:5556, "
+        "protocol 2 (SMPL) or 3 (SMPL + G1 joints); implies --robot g1 unless given",
+    )
+    parser.add_argument(
         "--bridge",
         help="real devices instead of the replay: a profile of config/devices.yaml (imuposer, sensor_logger)",
     )
@@ -51,6 +58,7 @@ def main(argv=None) -> int:
         args.domain_id,
         bridge=args.bridge,
         duration=args.duration,
+        sonic=args.sonic,
     )
     print_summary(summary)
     if args.json:

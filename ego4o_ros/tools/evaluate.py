@@ -50,7 +50,7 @@ def main(argv=None) -> int:
         "--split",
         default="validation",
         choices=["validation", "train", "all"],
-        help="'all' for folders of non-Bandai files",
+        help="'all' for folders of non-Bandai files; the ood_motion folder splits by take (CMU trial)",
     )
     parser.add_argument("--weights", type=Path, default=paths.DEFAULT_WEIGHTS)
     parser.add_argument("--sample", type=int, default=None, help="a seeded stratified sample of N takes")

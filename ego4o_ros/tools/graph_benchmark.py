@@ -1,7 +1,8 @@
 """End-to-end benchmark of the capture graph: ``ego4o-graph-benchmark`` prints two tables.
 
-Live capture for ``--duration`` seconds (3 IMUs at 100 Hz + a 30 Hz camera), then bag
-replays at ``--speeds``; see ``graph/benchmark.py`` for what is measured.
+Live capture for ``--duration`` seconds (3 IMUs at 100 Hz + a 30 Hz camera; ``--robot g1``
+adds the retarget node, ``--sonic 3`` its SONIC stream), then bag replays at ``--speeds``;
+see ``graph/benchmark.py`` for what is measured.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ def main(argv=None) -> int:
         help="bag replay speeds, comma separated ('' = skip the bag part)",
     )
     parser.add_argument("--bag-seconds", type=float, default=60.0, help="s of the live bag to replay per speed")
+    parser.add_argument("--robot", help="also retarget to this robot (g1): latency to robot/joint_states")
+    parser.add_argument(
+        "--sonic", type=int, choices=(2, 3), help="also stream to SONIC over ZMQ (protocol 2 or 3): latency to it"
+    )
     parser.add_argument("--out", type=Path, default=Path("out/graph_benchmark"))
     parser.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID (default: the environment's, else per run)")
     parser.add_argument("--json", type=Path, help="write the results here too")

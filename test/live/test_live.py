@@ -362,3 +362,30 @@ def test_camera_views_reach_the_capture_model_and_a_stopped_camera_is_masked(rep
     assert not any(f.used_image for f in blind)
     early = [(a.joints, b.joints) for a, b in zip(seen, blind) if a.input_stamp < stop]
     assert max(np.abs(a - b).max() for a, b in early) > 1e-3  # the views change the pose
+
+
+def test_text_input_encodes_off_the_caller_caches_and_counts_failures():
+    from ego4o_ros.live.text import TextGate, TextInput
+
+    class Encoder:  # a stand-in for the sentence encoder (not ours): counts its calls
+        calls = 0
+
+        def encode(self, texts):
+            Encoder.calls += 1
+            if "explode" in texts[0]:
+                raise RuntimeError("cannot encode")
+            return np.full((1, 4), float(len(texts[0])))
+
+    received = []
+    text = TextInput(
+        Encoder(), lambda embedding, stamp: received.append((embedding, stamp)), TextGate(min_interval_s=0)
+    )
+    assert text.offer("a person walks forward.", 0.0, 10.0) is None
+    assert text.wait_idle()
+    assert len(received) == 1 and received[0][1] == 10.0 and received[0][0][0] == len("a person walks forward.")
+    assert text.offer("a person walks forward.", 1.0, 11.0) is None  # cached: no second encoding
+    assert Encoder.calls == 1 and len(received) == 2 and received[1][1] == 11.0
+    assert text.offer("#$%^&*", 2.0, 12.0) == "not_text"
+    assert text.offer("the encoder will explode here", 3.0, 13.0) is None
+    assert text.wait_idle() and text.errors == 1 and len(received) == 2
+    text.close()
