@@ -152,3 +152,110 @@ def evaluate_sequence(pred, gt, fps: float) -> dict[str, float]:
         out[f"root_drift{tag}_final_m"] = drift["final_m"]
         out[f"root_drift{tag}_mean_m"] = drift["mean_m"]
     return out
+
+
+# ---------------------------------------------------------------- feet
+# The foot joints, in HumanML3D's contact order: left ankle, left foot (toe), right ankle, right foot.
+FOOT_JOINTS = body.FOOT_JOINTS_LEFT + body.FOOT_JOINTS_RIGHT
+# A foot joint is in contact when it moves slower than this (m/s, 3-D) ...: HumanML3D's rule
+# (squared displacement below 0.002 m^2 per frame at 20 fps, i.e. 0.894 m/s).
+FOOT_CONTACT_SPEED = float(np.sqrt(0.002) * 20.0)
+# ... and is nearer the floor than this (m; ankle, toe, ankle, toe). On the template skeleton a
+# planted ankle is 0.09-0.11 m above the floor and a planted toe joint 0-0.015 m.
+FOOT_CONTACT_HEIGHT = (0.15, 0.05, 0.15, 0.05)
+# A frame penetrates when its lowest foot joint is deeper than this below the floor (m).
+PENETRATION_TOLERANCE = 0.005
+
+
+def _foot_heights(joints: np.ndarray, floor: float) -> np.ndarray:
+    return joints[..., list(FOOT_JOINTS), :] @ frames.UP - floor
+
+
+def foot_contact(
+    joints,
+    fps: float,
+    floor: float = 0.0,
+    max_speed: float = FOOT_CONTACT_SPEED,
+    max_height=FOOT_CONTACT_HEIGHT,
+) -> np.ndarray:
+    """Contact of each foot joint in each frame, from the motion alone: (..., T, 4) bool in
+    ``FOOT_JOINTS`` order. Frame t of a joint is a contact when the joint's 3-D speed from
+    t to t+1 is below ``max_speed`` (m/s) and its height above ``floor`` (m, along
+    ``frames.UP``) is below ``max_height`` (m, per joint) at both t and t+1. The last frame
+    repeats the one before (HumanML3D's rule, plus the height test). Needs T >= 2."""
+    joints = _check(joints, "joints")
+    if joints.shape[-3] < 2:
+        raise ValueError(f"foot contact needs at least 2 frames, got T = {joints.shape[-3]}")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    feet = joints[..., list(FOOT_JOINTS), :]
+    speed = np.linalg.norm(np.diff(feet, axis=-3), axis=-1) * fps
+    height = _foot_heights(joints, floor)
+    low = height < np.asarray(max_height, np.float64)
+    contact = (speed < max_speed) & low[..., 1:, :] & low[..., :-1, :]
+    return np.concatenate([contact, contact[..., -1:, :]], axis=-2)
+
+
+def _horizontal_speed(joints: np.ndarray, fps: float) -> np.ndarray:
+    """(..., T-1, 4) horizontal speed (m/s) of the foot joints from each frame to the next."""
+    step = np.diff(joints[..., list(FOOT_JOINTS), :], axis=-3)
+    step = step - (step @ frames.UP)[..., None] * frames.UP
+    return np.linalg.norm(step, axis=-1) * fps
+
+
+def foot_skate(joints, contact, fps: float, per_frame: bool = False):
+    """Foot-skate in **mm/s**: the horizontal speed of each foot joint from frame t to t+1,
+    averaged over the (joint, t) where ``contact`` (..., T, 4), usually the *ground truth's*
+    ``foot_contact``, says the joint is in contact (the last frame has no step and is left
+    out). NaN when there is no contact. ``per_frame=True`` returns the (..., T-1, 4) speeds
+    in mm/s with NaN where there is no contact."""
+    joints = _check(joints, "joints")
+    contact = np.asarray(contact, bool)
+    if contact.shape != joints.shape[:-2] + (len(FOOT_JOINTS),):
+        raise ValueError(f"contact must be {joints.shape[:-2] + (len(FOOT_JOINTS),)}, got {contact.shape}")
+    speed = _horizontal_speed(joints, fps) * 1000.0
+    mask = contact[..., :-1, :]
+    if per_frame:
+        return np.where(mask, speed, np.nan)
+    return float(speed[mask].mean()) if mask.any() else float("nan")
+
+
+def lowest_foot_height(joints, floor: float = 0.0) -> np.ndarray:
+    """(..., T) height (m) of the lowest foot joint above ``floor``; negative below it."""
+    return _foot_heights(_check(joints, "joints"), floor).min(-1)
+
+
+def floor_penetration(joints, floor: float = 0.0, tolerance: float = PENETRATION_TOLERANCE) -> dict[str, float]:
+    """How far the feet go through the floor: {"depth_mm": the depth of the lowest foot joint
+    below ``floor`` averaged over all frames (frames above the floor count as 0), "frac": the
+    fraction of frames deeper than ``tolerance`` (m)}."""
+    depth = np.maximum(-lowest_foot_height(joints, floor), 0.0)
+    return {"depth_mm": float(depth.mean() * 1000.0), "frac": float((depth > tolerance).mean())}
+
+
+def floating(joints, contact, floor: float = 0.0) -> float:
+    """Floating in **mm**: the height of the lowest foot joint above ``floor`` (0 below it),
+    averaged over the frames where ``contact`` (..., T, 4), usually the ground truth's, has
+    any foot joint in contact. NaN when there is none."""
+    contact = np.asarray(contact, bool).any(-1)
+    height = np.maximum(lowest_foot_height(joints, floor), 0.0)
+    if contact.shape != height.shape:
+        raise ValueError(f"contact must cover the same frames as joints: {contact.shape} vs {height.shape}")
+    return float(height[contact].mean() * 1000.0) if contact.any() else float("nan")
+
+
+def foot_metrics(pred, gt, fps: float, floor: float = 0.0) -> dict[str, float]:
+    """Feet of ``pred`` judged by the ground truth's contacts (``foot_contact(gt)``), beside
+    the ground truth's own figures on the same frames: skate_mm_s, penetration_mm,
+    penetration_frac, floating_mm and gt_* of each. Both in metres with the floor at
+    ``floor`` (Y up); their horizontal frames may differ (only speeds are compared)."""
+    pred, gt = _check_pair(pred, gt)
+    contact = foot_contact(gt, fps, floor)
+    out = {}
+    for prefix, joints in (("", pred), ("gt_", gt)):
+        penetration = floor_penetration(joints, floor)
+        out[f"{prefix}skate_mm_s"] = foot_skate(joints, contact, fps)
+        out[f"{prefix}penetration_mm"] = penetration["depth_mm"]
+        out[f"{prefix}penetration_frac"] = penetration["frac"]
+        out[f"{prefix}floating_mm"] = floating(joints, contact, floor)
+    return out

@@ -15,6 +15,10 @@ What is measured, per clip and per combination of 1-3 of the five IMUs:
   clip, rotating so that every combination is covered); each reported pose is scored
   in the frame of the window that produced it; jitter on the streamed root-integrated
   joints.
+* Feet (every row): foot-skate, floor penetration and floating of the output (the stitched
+  clip offline, the streamed joints online) judged by the ground truth's contacts, beside the
+  ground truth's own on the same frames (``scoring._feet``); the row ego4o_imu_feet is Ego4o's
+  online stream through the live path's contact-aware stage (``live.feet``).
 * Rows: the VQ-VAE ceiling (ground truth in and out), the LSTM peer, Ego4o from IMUs
   alone, with the ground-truth description, with a generated description (closed
   loop: the code captioner describes the IMU-only capture, the description is fed
@@ -44,7 +48,7 @@ from ..core.camera_views import newest_view
 from ..models.online import StreamingCapture, blend_windows, offline_starts
 from ..models.part_vqvae import window_codes
 from .clips import EvalClip
-from .scoring import clip_truth, online_truth, score_offline, score_online, world_jitter
+from .scoring import clip_truth, online_truth, score_offline, score_online, through_stage, world_jitter
 from .tables import summarise, without_group
 
 if TYPE_CHECKING:
@@ -179,18 +183,27 @@ class Evaluator:
                     _, stream, window_joints = self.streams[stream_name].forward_online(
                         clip.acc, clip.ori, present, text, views=views
                     )
-                    self._record(
-                        groups,
-                        row,
-                        "online",
-                        score_online(window_joints, stream, truth.online, clip, self.fps),
-                        time.perf_counter() - started,
-                        minutes,
-                    )
+                    seconds = time.perf_counter() - started
+                    scores = score_online(window_joints, stream, truth.online, clip, self.fps)
+                    self._record(groups, row, "online", scores, seconds, minutes)
+                    if row == "ego4o_imu":
+                        self._run_feet(groups, clip, truth, stream, window_joints, seconds, minutes)
             if self.tto is not None and clip.name in self.tto_takes and sites in online:
                 self._run_tto(groups, clip, truth, present, minutes)
             if sites in online and (self.curve_takes is None or clip.name in self.curve_takes):
                 self._run_curve(groups, clip, present, minutes)
+
+    def _run_feet(self, groups, clip, truth, stream, window_joints, seconds, minutes):
+        """Ego4o's online stream (IMUs only) through the live path's contact-aware output stage
+        (``live.feet``, fed frame by frame as ``Fusion.feet`` is): the row ego4o_imu_feet."""
+        from ..live.feet import FootContactConfig, FootContactStage
+
+        started = time.perf_counter()
+        stage = FootContactStage(FootContactConfig(fps=self.fps))
+        grounded, window_grounded = through_stage(stage, stream, window_joints)
+        seconds += time.perf_counter() - started
+        scores = score_online(window_grounded, grounded, truth.online, clip, self.fps)
+        self._record(groups, "ego4o_imu_feet", "online", scores, seconds, minutes)
 
     def _run_curve(self, groups, clip, present, minutes):
         for lookahead, streams in self.curve.items():
@@ -338,7 +351,7 @@ class Evaluator:
         )
 
     def table(self) -> dict:
-        """{group: {"row/mode": {mpjpe_mm, pa_mpjpe_mm, jitter_kms3, frames, part_*, s_per_min}}}."""
+        """{group: {"row/mode": {mpjpe_mm, pa_mpjpe_mm, jitter_kms3, frames, part_*, feet_*, s_per_min}}}."""
         return summarise(self.records, self.seconds, self.minutes)
 
 

@@ -17,7 +17,7 @@ from ..core.dataset import DatasetConfig
 from ..models.checkpoint import ModelCard
 from .clips import attach_views, load_clips, site_combinations, stratified_sample, take_labels
 from .evaluator import Evaluator, Methods, load_lm_captioner
-from .tables import GROUP_ORDER, action_right, format_curve, format_table, format_unsensed
+from .tables import GROUP_ORDER, action_right, format_curve, format_feet, format_table, format_unsensed
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,7 @@ def evaluate(config: EvaluationConfig, *, progress: bool = True, json_path: Path
     )
     print(format_table(table, GROUP_ORDER, only_listed=True))
     print(format_unsensed(table))
+    print(format_feet(table))
     if config.lookahead_curve:
         print(format_curve(table, config.lookahead_curve))
     for image in (False, True):

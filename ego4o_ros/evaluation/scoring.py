@@ -73,7 +73,10 @@ def score_offline(windows: np.ndarray, blended: np.ndarray, truth: ClipTruth, cl
     row = frames - truth.starts[owner]
     pred, true = per_window[owner, row], truth.windows[owner, row]
     stitched = features.joints_from_features(blended[: clip.length])
-    return _errors(pred, true) | {"jitter": metrics.jitter(stitched, fps) if clip.length >= 4 else np.nan}
+    return _errors(pred, true) | {
+        "jitter": metrics.jitter(stitched, fps) if clip.length >= 4 else np.nan,
+        "feet": _feet(stitched, _ground(clip, true), fps),
+    }
 
 
 def score_online(window_joints: np.ndarray, stream: np.ndarray, truth: np.ndarray, clip: EvalClip, fps: float) -> dict:
@@ -81,7 +84,21 @@ def score_online(window_joints: np.ndarray, stream: np.ndarray, truth: np.ndarra
     ``truth`` (``online_truth`` at the same look-ahead)."""
     keep = min(clip.length, len(window_joints))
     out = _errors(window_joints[:keep], truth[:keep])
-    return out | {"jitter": metrics.jitter(stream[:keep], fps) if keep >= 4 else np.nan}
+    return out | {
+        "jitter": metrics.jitter(stream[:keep], fps) if keep >= 4 else np.nan,
+        "feet": _feet(stream[:keep], _ground(clip, truth[:keep]), fps),
+    }
+
+
+def through_stage(stage, stream: np.ndarray, window_joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An online stream through a live output stage (``live.feet.FootContactStage``: ``step``
+    per frame, in order) -> the corrected stream, and the corrected poses in the frames of the
+    windows that reported them (each frame's rigid map from the stream to its window, found on
+    the uncorrected poses, applied to the corrected ones)."""
+    corrected = np.stack([stage.step(joints, i) for i, joints in enumerate(stream)])
+    _, scale, rotation, shift = metrics.procrustes_align(stream, window_joints, return_transform=True)
+    mapped = scale[:, None, None] * np.einsum("tik,tjk->tji", rotation, corrected) + shift[:, None, :]
+    return corrected, mapped
 
 
 def world_jitter(clip: EvalClip, fps: float) -> float:
@@ -97,3 +114,35 @@ def _errors(pred: np.ndarray, true: np.ndarray) -> dict:
         "parts": {p: v * len(pred) for p, v in parts.items() if p != "root"},
         "frames": len(pred),
     }
+
+
+def _ground(clip: EvalClip, scored: np.ndarray) -> np.ndarray:
+    """The ground truth the feet are judged on: the clip's own (world) motion, with the heights
+    of ``scored`` (the truth in the frames the poses are scored in, where the floor is y = 0:
+    the ground truth's lowest joint over the window, ``frames.py``)."""
+    ground = clip.joints[: len(scored)].copy()
+    ground[..., 1] = scored[..., 1]
+    return ground
+
+
+def _feet(pred: np.ndarray, ground: np.ndarray, fps: float) -> dict:
+    """Feet of an output trajectory ``pred`` (T, 22, 3; the floor at y = 0) and of the ground
+    truth on the same frames, judged by the ground truth's contacts (``metrics.foot_contact``),
+    as sums and counts that ``tables.summarise`` adds up over clips: foot-skate (mm/s over
+    contact steps), penetration depth (mm over frames) and penetrating frames, floating (mm
+    over contact frames)."""
+    if len(pred) < 2:
+        return {}
+    contact = metrics.foot_contact(ground, fps)
+    touching = contact.any(-1)
+    out = {"frames": len(pred), "contact_steps": int(contact[:-1].sum()), "contact_frames": int(touching.sum())}
+    for prefix, joints in (("", pred), ("gt_", ground)):
+        height = metrics.lowest_foot_height(joints)
+        depth = np.maximum(-height, 0.0)
+        out |= {
+            f"{prefix}skate_mm_s": float(np.nansum(metrics.foot_skate(joints, contact, fps, per_frame=True))),
+            f"{prefix}penetration_mm": float(depth.sum() * 1000.0),
+            f"{prefix}penetrating_frames": int((depth > metrics.PENETRATION_TOLERANCE).sum()),
+            f"{prefix}floating_mm": float(np.maximum(height, 0.0)[touching].sum() * 1000.0),
+        }
+    return out

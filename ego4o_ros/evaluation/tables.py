@@ -19,6 +19,7 @@ ROWS = (  # the order of the rows in every table
     "vqvae_reconstruction",
     "baseline_lstm",
     "ego4o_imu",
+    "ego4o_imu_feet",
     "ego4o_imu_tto",
     "ego4o_generated_text",
     "ego4o_imu_lm_reference",
@@ -47,7 +48,7 @@ def without_group(site: str) -> str:
 def summarise(records: list, seconds: dict, minutes: dict) -> dict:
     """Records (groups, row, mode, scores) and the seconds / minutes of motion spent per
     (row, mode) -> {group: {"row/mode": {mpjpe_mm, pa_mpjpe_mm, jitter_kms3, frames,
-    part_*, s_per_min}}}."""
+    part_*, s_per_min, and feet_* (``feet_summary``) where the scores have feet}}}."""
     out = defaultdict(dict)
     keys = sorted(
         {(g, r, m) for groups, r, m, _ in records for g in groups},
@@ -66,10 +67,38 @@ def summarise(records: list, seconds: dict, minutes: dict) -> dict:
             result["jitter_world_kms3"] = float(np.nanmean([e["jitter_world"] for e in entries]))
         for part in entries[0]["parts"]:
             result[f"part_{part}"] = float(sum(e["parts"][part] for e in entries) / max(frames, 1))
+        result |= feet_summary([e["feet"] for e in entries if e.get("feet")])
         spent = minutes.get((row, mode), 0.0)
         result["s_per_min"] = seconds.get((row, mode), 0.0) / spent if spent else float("nan")
         out[group][f"{row}/{mode}"] = result
     return dict(out)
+
+
+# The feet's figures in a table row (``feet_*`` for the method's output, ``feet_gt_*`` for the
+# ground truth on the same frames): each summed over clips, then divided by its count.
+FEET_FIGURES = {
+    "skate_mm_s": "contact_steps",
+    "penetration_mm": "frames",
+    "penetrating_frames": "frames",
+    "floating_mm": "contact_frames",
+}
+
+
+def feet_summary(feet: list[dict]) -> dict:
+    """``scoring._feet`` sums of clips -> {feet_skate_mm_s, feet_penetration_mm,
+    feet_penetration_frac, feet_floating_mm, feet_contact_frac, and feet_gt_* of the first
+    four}, each averaged over the frames (or contact steps, or contact frames) of all clips;
+    {} without any."""
+    if not feet:
+        return {}
+    total = {key: sum(f[key] for f in feet) for key in feet[0]}
+    out = {"feet_contact_frac": total["contact_frames"] / max(total["frames"], 1)}
+    for prefix in ("", "gt_"):
+        for figure, count in FEET_FIGURES.items():
+            name = "penetration_frac" if figure == "penetrating_frames" else figure
+            value = total[prefix + figure] / total[count] if total[count] else float("nan")
+            out[f"feet_{prefix}{name}"] = float(value)
+    return out
 
 
 def action_right(descriptions: list[dict]) -> float:
@@ -93,6 +122,36 @@ def format_unsensed(table: dict) -> str:
     for name in names:
         values = [table[without_group(s)].get(name, {}).get(f"part_{SITE_PARTS[s]}", np.nan) for s in sites]
         lines.append(" | ".join([name, *[f"{v:.1f}" for v in values], f"{np.nanmean(values):.1f}"]))
+    return "\n".join(lines)
+
+
+def format_feet(table: dict, groups: tuple[str, ...] = ("all", "1 IMU", "2 IMU", "3 IMU")) -> str:
+    """One table per group: each row's foot-skate (mm/s, and its ratio to the ground truth's on
+    the same frames), floor penetration (mean depth mm, % of frames), floating (mm) and MPJPE."""
+    lines = []
+    for group in [g for g in groups if g in table]:
+        rows = {name: r for name, r in table[group].items() if "feet_skate_mm_s" in r}
+        if not rows:
+            continue
+        header = ["method/mode", "skate mm/s", "x truth", "penetration mm", "% frames", "floating mm", "MPJPE mm"]
+        header += ["truth: skate", "penetration", "floating"]
+        lines += [f"\n**feet: {group}** (truth: the ground truth on the same frames)\n"]
+        lines += [" | ".join(header), " | ".join("---" for _ in header)]
+        for name, r in rows.items():
+            truth = r["feet_gt_skate_mm_s"]
+            cells = [
+                name,
+                f"{r['feet_skate_mm_s']:.0f}",
+                f"{r['feet_skate_mm_s'] / truth:.2f}" if truth > 0 else "",
+                f"{r['feet_penetration_mm']:.2f}",
+                f"{100 * r['feet_penetration_frac']:.1f}",
+                f"{r['feet_floating_mm']:.1f}",
+                f"{r['mpjpe_mm']:.1f}",
+                f"{r['feet_gt_skate_mm_s']:.0f}",
+                f"{r['feet_gt_penetration_mm']:.2f}",
+                f"{r['feet_gt_floating_mm']:.1f}",
+            ]
+            lines.append(" | ".join(cells))
     return "\n".join(lines)
 
 

@@ -98,6 +98,9 @@ class LiveCapture:
         self._steps = 0  # steps since the stream (re)started
         self._broken = ""  # why the next step must start a fresh stream ("" = it need not)
         self._clock_offset = 0.0
+        # An output stage every frame's joints pass, in order (``live/feet.py`` FootContactStage:
+        # ``step(joints, frame_index)``, restarting with the stream); None: the model's joints.
+        self.feet = None
 
     # Inputs -------------------------------------------------------------------------
     def push_imu(
@@ -290,7 +293,7 @@ class LiveCapture:
             frame_index=pose.frame,
             input_stamp=t,
             newest_sample=newest_sample,
-            joints=pose.joints,
+            joints=pose.joints if self.feet is None else self.feet.step(pose.joints, pose.frame),
             features=pose.features,
             codes=pose.codes,
             confidence=pose.confidence,

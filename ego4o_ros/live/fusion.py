@@ -23,6 +23,7 @@ from . import images
 from .calibration import Calibration, CalibrationConfig
 from .camera import CameraEncoder
 from .capture import LiveCapture, LiveCaptureConfig, load_live_capture
+from .feet import FootContactConfig, FootContactStage
 from .sensors import REJECT_REASONS, ImuConvention
 from .text import TEXT_REJECT_REASONS, TextGate, TextInput
 
@@ -77,6 +78,19 @@ class Fusion:
         self.capture, self.camera, self.text = capture, camera, text
         self.published = self.publish_errors = 0
         self.calibration: Calibration | None = None  # the guided calibration, once started
+        # Grounded feet, on by default (docs/evaluation.md, "Feet").
+        self.feet = FootContactStage(FootContactConfig(fps=capture.fps))
+
+    @property
+    def feet(self) -> FootContactStage | None:
+        """The contact-aware output stage (``live/feet.py``) every captured frame passes before
+        it is returned (``capture.advance``, so however the node asks for frames) and published
+        or retargeted; set None for the frames as captured."""
+        return self.capture.feet
+
+    @feet.setter
+    def feet(self, stage: FootContactStage | None) -> None:
+        self.capture.feet = stage
 
     def start_calibration(self, config: CalibrationConfig = CalibrationConfig()) -> str:
         """Start the guided calibration (``live/calibration.py``); returns what to tell the person."""
@@ -84,7 +98,8 @@ class Fusion:
         return self.calibration.instructions
 
     def advance(self, clock: float | None) -> tuple[list, list[str]]:
-        """The frames ready now (``LiveCapture.advance``) and the calibration's lines to log."""
+        """The frames ready now (``LiveCapture.advance``, through ``feet`` when set) and the
+        calibration's lines to log."""
         frames_out = self.capture.advance(now=clock)
         lines = []
         if self.calibration is not None and not self.calibration.finished:

@@ -108,12 +108,15 @@ class FusionNode(Node):
             timeout_s=declare(self, "calibration_timeout", 20.0, "s per step before giving up", min=1.0, max=600.0),
         )
         calibrate_at_start = declare(self, "calibrate_at_start", False, "run the guided calibration (~/calibrate)")
+        feet = declare(self, "grounded_feet", True, "contact-aware output: feet locked in contact, on the floor")
         diagnostics_period = declare(self, "diagnostics_period", 1.0, "s between /diagnostics", min=0.05, max=60.0)
         warn_unknown_parameters(self)
 
         torch.set_num_threads(threads)
         self.fusion = load_fusion(weights, lookahead, conventions, config, backend, threads, use_text, use_image, gate)
         self.capture = self.fusion.capture
+        if not feet:
+            self.fusion.feet = None
         self.lookahead_s = lookahead / self.capture.fps
         self.calibration_config = calibration
         if calibrate_at_start:

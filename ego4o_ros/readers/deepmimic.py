@@ -12,8 +12,8 @@ Skeleton ``humanoid3d`` (15 joints, ``data/characters/humanoid3d.txt``; ``HUMANO
 repeats its joints and offsets, ``load_character`` reads another file of that format): Y up,
 the right side at +Z, so the character faces +X. Rate: 1 / ``dt``. SMPL joints it has no
 joint for are filled in as ``readers/skeletons.py`` says (spine1/spine2 on the root -> chest
-bone, collars on chest -> shoulder, toes at SMPL's ankle -> toe offset, the head at the
-centre of the head body).
+bone, collars fixed to the chest short of the shoulders, toes at SMPL's ankle -> toe offset,
+the head at the centre of the head body).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from ..core import rotations
 from ..core.clip import MotionClip
 from .rig_maps import RigMap
-from .skeletons import COLLAR_AT, HEAD_CENTRE, clip_of, local_motion, sided, toe_offset
+from .skeletons import HEAD_CENTRE, clip_of, collar_offset, local_motion, sided, toe_offset
 
 # humanoid3d.txt: (name, parent, offset from the parent in metres); wrists are fixed joints.
 HUMANOID3D = (
@@ -79,7 +79,7 @@ RIG = RigMap(
             "left_knee": "left_knee",
             "left_ankle": "left_ankle",
             "left_foot": "left_toe",
-            "left_collar": {"between": ["chest", "left_shoulder"], "at": COLLAR_AT},
+            "left_collar": "left_collar",
             "left_shoulder": "left_shoulder",
             "left_elbow": "left_elbow",
             "left_wrist": "left_wrist",
@@ -182,8 +182,12 @@ def read_deepmimic(
         skeleton = load_character(character)
         if [(n, p) for n, p, _ in skeleton] != [(n, p) for n, p, _ in HUMANOID3D]:
             raise ValueError(f"{character}: its joints are not humanoid3d's ({', '.join(n for n, _, _ in skeleton)})")
+    offsets = {name: offset for name, _, offset in skeleton}
     leaves = [("head_centre", "neck", (0.0, HEAD_CENTRE, 0.0))]
-    leaves += [(f"{side}_toe", f"{side}_ankle", toe_offset(side, UP_AXIS, FORWARD_AXIS)) for side in ("left", "right")]
+    for side in ("left", "right"):
+        leaves.append((f"{side}_toe", f"{side}_ankle", toe_offset(side, UP_AXIS, FORWARD_AXIS)))
+        shoulder = offsets[f"{side}_shoulder"]
+        leaves.append((f"{side}_collar", "chest", collar_offset(shoulder, side, UP_AXIS, FORWARD_AXIS)))
     motion = local_motion(
         str(path),
         [n for n, _, _ in skeleton],

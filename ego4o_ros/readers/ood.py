@@ -22,6 +22,7 @@ non-commercial), KIT-ML captions and one row per motion file in ``clips.csv``.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import shutil
@@ -177,18 +178,25 @@ def take_of(row: dict) -> str:
     return "deepmimic_" + stem.removeprefix("humanoid3d_")
 
 
-def items(root: str | Path, cache: str | Path | None = None, archives=ARCHIVES) -> list[OodItem]:
+def items(root: str | Path, cache: str | Path | None = None, archives=ARCHIVES, distinct: bool = True) -> list[OodItem]:
     """Every motion file of the collection at ``root`` (extracted on first use), in
-    ``clips.csv``'s order, with the kit captions for the trials that have some."""
+    ``clips.csv``'s order, with the kit captions for the trials that have some.
+    ``distinct``: leave out byte-identical copies of a file already listed (ASE's three
+    ``(0)`` files), so that no motion counts twice."""
     root = Path(root)
     folders = extract(root, cache)
     kit = captions(root)
-    found = []
+    found, seen = [], set()
     for row in rows(root):
         archive = row["archive"].removesuffix(".tar.xz")
         if archive not in archives or archive not in folders:
             continue
         path = folders[archive] / row["path"]
+        if distinct:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if digest in seen:
+                continue
+            seen.add(digest)
         found.append(
             OodItem(
                 archive=archive,

@@ -30,7 +30,7 @@ import numpy as np
 from ..core import rotations
 from ..core.clip import MotionClip
 from .rig_maps import RigMap
-from .skeletons import COLLAR_AT, HEAD_CENTRE, clip_of, local_motion, sided, toe_offset
+from .skeletons import HEAD_CENTRE, clip_of, collar_offset, local_motion, sided, toe_offset
 
 UP_AXIS, FORWARD_AXIS = "z", "x"
 REQUIRED_BODIES = tuple(
@@ -53,7 +53,7 @@ RIG = RigMap(
             "left_knee": "left_shin",
             "left_ankle": "left_foot",
             "left_foot": "left_toe",
-            "left_collar": {"between": ["torso", "left_upper_arm"], "at": COLLAR_AT},
+            "left_collar": "left_collar",
             "left_shoulder": "left_upper_arm",
             "left_elbow": "left_lower_arm",
             "left_wrist": "left_hand",
@@ -191,7 +191,10 @@ def read_poselib(
     if not (norm > 1e-6).all():
         raise ValueError(f"{path}: a zero quaternion")
     leaves = [("head_centre", "head", (0.0, 0.0, HEAD_CENTRE))]
-    leaves += [(f"{side}_toe", f"{side}_foot", toe_offset(side, UP_AXIS, FORWARD_AXIS)) for side in ("left", "right")]
+    for side in ("left", "right"):
+        leaves.append((f"{side}_toe", f"{side}_foot", toe_offset(side, UP_AXIS, FORWARD_AXIS)))
+        shoulder = offsets[names.index(f"{side}_upper_arm")]
+        leaves.append((f"{side}_collar", "torso", collar_offset(shoulder, side, UP_AXIS, FORWARD_AXIS)))
     skeleton = local_motion(
         str(path),
         names,

@@ -11,9 +11,10 @@ What such rigs lack is filled in one documented way:
 
 * **spine1, spine2** (a single-joint torso): ``auto``, on the root -> chest bone where SMPL's
   rest skeleton has them (``rigs.py``);
-* **collars**: a point on the chest -> shoulder bone at ``COLLAR_AT``, the fraction at which
-  SMPL's rest collar projects onto its spine3 -> shoulder line (about 0.52); it turns with
-  the chest;
+* **collars**: a leaf joint fixed to the chest at SMPL's rest collar -> shoulder offset
+  short of the rig's shoulder (13 cm medial, 4.5 cm below, 2 cm in front), so the collar bone
+  runs out to the shoulder as SMPL's and Bandai's do (a point on the chest -> shoulder line
+  would tilt it 50 degrees up and lift the template's shoulders); it turns with the chest;
 * **toes** (SMPL's ``left_foot``/``right_foot``): a leaf joint fixed to the ankle at SMPL's
   rest ankle -> foot offset (forward, down and outward; SMPL's legs are within 2 % of these
   rigs' length), so the toe follows the foot's rotation;
@@ -37,14 +38,7 @@ HEAD_CENTRE = 0.175  # m above the neck joint: DeepMimic humanoid3d's head spher
 SMPL_TOE_OFFSET = {"left": body.SMPL_REST_OFFSETS[10], "right": body.SMPL_REST_OFFSETS[11]}  # body frame
 
 
-def _collar_fraction() -> float:
-    """Where SMPL's rest collar projects onto the spine3 -> shoulder line (0..1)."""
-    collar = body.SMPL_REST_OFFSETS[13]
-    shoulder = collar + body.SMPL_REST_OFFSETS[16]
-    return float(collar @ shoulder / (shoulder @ shoulder))
-
-
-COLLAR_AT = round(_collar_fraction(), 3)
+SMPL_COLLAR_TO_SHOULDER = {"left": body.SMPL_REST_OFFSETS[16], "right": body.SMPL_REST_OFFSETS[17]}  # body frame
 
 
 def sided(left: dict[str, object]) -> dict[str, object]:
@@ -73,6 +67,12 @@ def rig_axes(up_axis: str, forward_axis: str) -> np.ndarray:
 def toe_offset(side: str, up_axis: str, forward_axis: str) -> np.ndarray:
     """SMPL's rest ankle -> foot (toe) offset of ``side`` in a rig's coordinates (metres)."""
     return rig_axes(up_axis, forward_axis).T @ SMPL_TOE_OFFSET[side]
+
+
+def collar_offset(shoulder: np.ndarray, side: str, up_axis: str, forward_axis: str) -> np.ndarray:
+    """Where the ``side`` collar sits relative to the chest joint, in a rig's coordinates:
+    the rig's shoulder offset from the chest (``shoulder``) less SMPL's rest collar -> shoulder."""
+    return np.asarray(shoulder, np.float64) - rig_axes(up_axis, forward_axis).T @ SMPL_COLLAR_TO_SHOULDER[side]
 
 
 def local_motion(

@@ -35,6 +35,9 @@ def main(argv=None) -> int:
         help="trained image model (stem, from ego4o-train image) whose view features ego4o learns from "
         "(default: none, the image token stays masked)",
     )
+    parser.add_argument(
+        "--init", type=Path, help="ego4o / baseline: start from this trained model (stem, same config): fine-tuning"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -54,6 +57,7 @@ def main(argv=None) -> int:
             progress=not args.quiet,
             ego4o=args.ego4o,
             image=args.image,
+            init=args.init,
         )
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))

@@ -11,6 +11,7 @@ windows, the same masking and mirroring, the same training time; ``captioner`` l
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -92,9 +93,11 @@ def train_ego4o(
     progress: bool = True,
     text_backend: str = "minilm",
     image_stem: Path | None = None,
+    init: Path | None = None,
 ) -> Path:
     """The capture model; with ``image_stem`` (an image model from ``ego4o-train image``) it
-    also learns from the cache's egocentric views, encoded by that model."""
+    also learns from the cache's egocentric views, encoded by that model; with ``init`` (a
+    trained capture model's stem, of the same config) it starts from that model's weights."""
     from ..models.feature_encoders import make_text_encoder
 
     vqvae, vqvae_card = load_vqvae(vqvae_stem)
@@ -107,6 +110,7 @@ def train_ego4o(
         model_cfg = {**model_cfg, "image_dim": image_dim}
     config = EncoderConfig(**model_cfg)
     model = Ego4oModel.from_vqvae(vqvae, config)
+    init_entry = initialise_from(model, init, "ego4o")
     # Ego4o lives in the VQ-VAE's feature space: the same statistics, whatever the cache says.
     normalizer = vqvae_card.normalizer()
     windows = TrainingWindows(cache, "train", normalizer)
@@ -150,11 +154,27 @@ def train_ego4o(
         initialised_from={
             "vqvae": {"file": Path(vqvae_stem).name, "sha256": vqvae_card.weights_sha256},
             **({"image": image_entry} if image_entry else {}),
+            **init_entry,
         },
     )
     return run_training(
         "ego4o", model, loss_fn, len(windows), training, out_dir, card, param_groups=groups, progress=progress
     )
+
+
+def initialise_from(model: torch.nn.Module, stem: Path | None, kind: str) -> dict:
+    """Load a trained model's weights (``stem``, same kind and config) into ``model`` to go on
+    training it (fine-tuning); the card entry that names them ({} without a stem)."""
+    if stem is None:
+        return {}
+    from ..models import checkpoint
+
+    card = ModelCard.read(stem, kind)
+    config = model.config_dict() if hasattr(model, "config_dict") else asdict(model.config)
+    if card.model_config != json.loads(json.dumps(config)):
+        raise ValueError(f"--init {stem}: its model config differs from config/train.yaml's {kind} model")
+    checkpoint.load_weights(stem, model, card)
+    return {"init": {"file": Path(stem).name, "sha256": card.weights_sha256}}
 
 
 def training_options(training: dict, frames: int) -> tuple[MaskingConfig, dict, torch.Tensor | None]:
@@ -174,11 +194,13 @@ def train_baseline(
     out_dir: Path,
     progress: bool = True,
     vqvae_stem: Path | None = None,
+    init: Path | None = None,
 ) -> Path:
     """The LSTM peer; with ``vqvae_stem`` it uses that VQ-VAE's feature statistics, so
-    that both methods are trained on identically normalised targets."""
+    that both methods are trained on identically normalised targets; ``init`` as for Ego4o."""
     config = BaselineConfig(**model_cfg)
     model = LstmBaseline(config)
+    init_entry = initialise_from(model, init, "baseline")
     normalizer = load_vqvae(vqvae_stem)[1].normalizer() if vqvae_stem else cache.normalizer()
     windows = TrainingWindows(cache, "train", normalizer)
     masking, training, weights = training_options(training, windows.features.shape[1])
@@ -188,7 +210,9 @@ def train_baseline(
         predicted = model(batch["imu"], batch["present"])
         return feature_loss(predicted, batch["features"], batch["valid"], frame_weights=weights)
 
-    card = ModelCard.for_cache(cache, "baseline", asdict(config), {"masking": asdict(masking)}, normalizer)
+    card = ModelCard.for_cache(
+        cache, "baseline", asdict(config), {"masking": asdict(masking)}, normalizer, initialised_from=init_entry
+    )
     return run_training("baseline", model, loss_fn, len(windows), training, out_dir, card, progress=progress)
 
 
@@ -222,8 +246,9 @@ def train(
     progress: bool = True,
     ego4o: Path | None = None,
     image: Path | None = None,
+    init: Path | None = None,
 ) -> Path:
-    """One model, as ``ego4o-train KIND`` asks."""
+    """One model, as ``ego4o-train KIND`` asks (``init``: start ego4o or baseline from a trained one)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
     cache = MotionCache(cache_dir)
@@ -236,9 +261,9 @@ def train(
     if kind == "vqvae":
         return train_vqvae(cache, model_cfg, training, out_dir, progress)
     if kind == "ego4o":
-        return train_ego4o(cache, model_cfg, training, out_dir, vqvae, progress, image_stem=image)
+        return train_ego4o(cache, model_cfg, training, out_dir, vqvae, progress, image_stem=image, init=init)
     if kind == "baseline":
-        return train_baseline(cache, model_cfg, training, out_dir, progress, vqvae)
+        return train_baseline(cache, model_cfg, training, out_dir, progress, vqvae, init=init)
     if kind == "image":  # the egocentric image encoder: models/image_model.py
         from .image import train_image_model
 

@@ -233,3 +233,85 @@ def test_validation_errors():
         metrics.jitter(gt[:3], 30.0)
     with pytest.raises(ValueError, match="fps"):
         metrics.jitter(gt, 0.0)
+
+
+# ---------------------------------------------------------------- feet
+def standing(T=30) -> np.ndarray:
+    """(T, 22, 3) the rest pose standing still, its lowest foot joint on the floor (y = 0)."""
+    pose = rest_pose()
+    pose[:, 1] -= pose[list(metrics.FOOT_JOINTS), 1].min()
+    return np.repeat(pose[None], T, 0)
+
+
+def test_standing_still_is_all_contact_and_no_skate_penetration_or_floating():
+    gt = standing()
+    contact = metrics.foot_contact(gt, fps=30.0)
+    assert contact.shape == (len(gt), 4) and contact.all()
+    res = metrics.foot_metrics(gt, gt, fps=30.0)
+    assert res["skate_mm_s"] == res["gt_skate_mm_s"] == 0.0
+    assert res["penetration_mm"] == res["penetration_frac"] == 0.0
+    assert res["floating_mm"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_sliding_over_planted_feet_is_skate_at_its_speed():
+    gt = standing()
+    pred = gt.copy()
+    pred[..., 0] += 0.01 * np.arange(len(gt))[:, None]  # 10 mm per frame along x ...
+    pred[..., 1] += 0.002 * np.sin(np.arange(len(gt)))[:, None]  # ... and a vertical wobble
+    pred[..., 1] -= pred[..., 1].min() - gt[..., 1].min()  # never under the floor
+    res = metrics.foot_metrics(pred, gt, fps=30.0)
+    assert res["skate_mm_s"] == pytest.approx(300.0)  # horizontal only: 10 mm * 30 Hz
+    assert res["gt_skate_mm_s"] == 0.0
+    per_frame = metrics.foot_skate(pred, metrics.foot_contact(gt, 30.0), 30.0, per_frame=True)
+    assert per_frame.shape == (len(gt) - 1, 4)
+    np.testing.assert_allclose(per_frame, 300.0)
+
+
+def test_contact_needs_slow_and_low_feet():
+    gt = standing(T=20)
+    left = list(body.FOOT_JOINTS_LEFT)
+    gt[:, left, 1] += 0.2  # the left foot held up
+    gt[10:, body.FOOT_JOINTS_RIGHT[1], 2] += 0.05 * np.arange(10)  # right toe: 1.5 m/s from frame 10 on
+    contact = metrics.foot_contact(gt, fps=30.0)
+    assert not contact[:, [0, 1]].any()  # FOOT_JOINTS order: L ankle, L toe, R ankle, R toe
+    assert contact[:, 2].all()
+    assert contact[:9, 3].all() and not contact[10:, 3].any()
+    slow = standing(T=20)
+    slow[:, list(metrics.FOOT_JOINTS), 2] += 0.02 * np.arange(20)[:, None]  # 0.6 m/s: below 0.894
+    assert metrics.foot_contact(slow, fps=30.0).all()
+    assert not metrics.foot_contact(slow, fps=60.0).any()  # the same steps at 60 Hz: 1.2 m/s
+
+
+def test_penetration_and_floating_against_the_floor():
+    gt = standing(T=20)
+    sunk = gt.copy()
+    sunk[10:, :, 1] -= 0.01  # half the frames 10 mm under the floor
+    pen = metrics.floor_penetration(sunk)
+    assert pen["depth_mm"] == pytest.approx(5.0)
+    assert pen["frac"] == pytest.approx(0.5)
+    shallow = gt.copy()
+    shallow[..., 1] -= 0.004  # within the tolerance: depth counts, the frame does not
+    assert metrics.floor_penetration(shallow) == pytest.approx({"depth_mm": 4.0, "frac": 0.0})
+    floating = gt + np.array([0.0, 0.03, 0.0])
+    contact = metrics.foot_contact(gt, fps=30.0)
+    assert metrics.floating(floating, contact) == pytest.approx(30.0)
+    assert metrics.floating(sunk, contact) == pytest.approx(0.0)  # below the floor is no floating
+    # A raised floor: the same feet are now 10 mm under it.
+    assert metrics.floor_penetration(gt, floor=0.01)["depth_mm"] == pytest.approx(10.0)
+    # Floating only counts where the ground truth is in contact.
+    lifted = gt.copy()
+    lifted[:, :, 1] += np.where(np.arange(20) < 10, 0.0, 0.5)[:, None]  # the truth jumps half-way
+    contact = metrics.foot_contact(lifted, fps=30.0)
+    assert contact[:9].all() and not contact[10:].any()
+    assert metrics.floating(floating, contact) == pytest.approx(30.0)
+    assert np.isnan(metrics.floating(floating, np.zeros_like(contact)))
+
+
+def test_foot_metrics_reject_bad_input():
+    gt = standing(T=5)
+    with pytest.raises(ValueError):
+        metrics.foot_contact(gt[:1], fps=30.0)
+    with pytest.raises(ValueError):
+        metrics.foot_skate(gt, np.ones((5, 3), bool), fps=30.0)
+    with pytest.raises(ValueError):
+        metrics.foot_contact(gt, fps=0.0)

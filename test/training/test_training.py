@@ -157,6 +157,7 @@ def test_evaluate_prints_every_row_and_group(trained, capsys, tmp_path):
         "baseline_lstm/online",
         "ego4o_imu/offline",
         "ego4o_imu/online",
+        "ego4o_imu_feet/online",
         "ego4o_gt_text/offline",
         "ego4o_gt_text/online",
         "ego4o_generated_text/offline",
@@ -173,6 +174,8 @@ def test_evaluate_prints_every_row_and_group(trained, capsys, tmp_path):
     ):
         assert row in table and row in printed
         assert 0 < table[row]["mpjpe_mm"] < 2000
+        assert table[row]["feet_skate_mm_s"] >= 0 and table[row]["feet_gt_skate_mm_s"] >= 0
+    assert "**feet: all**" in printed
     assert result["summary"]["combinations"] == 5 and result["summary"]["clips"] == 2
     assert "1 IMU" in result["table"] and "dataset 2" in result["table"]
     # a part's error where its sensor is not worn: each site is missing in 4 of the 5
