@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from .. import paths
+from ..models.checkpoint import CheckpointError
 from ..training.recipes import KINDS, train
 
 
@@ -59,7 +60,7 @@ def main(argv=None) -> int:
             image=args.image,
             init=args.init,
         )
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, CheckpointError) as error:
         parser.error(str(error))
     print(f"{args.kind}: {path} ({time.monotonic() - started:.0f} s)")
     return 0

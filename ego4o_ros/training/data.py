@@ -202,11 +202,11 @@ class TrainingWindows:
                     mirror.mirror_features(self.normalizer.denormalize(features[m]))
                 ).astype(np.float32)
                 joints[m] = mirror.mirror_joints(joints[m])
+            present = vanish(rng, random_sites(rng, batch, masking), frames, masking.vanish_probability)
+            text_present = rng.random(batch) >= masking.text_drop
             worn = rng.random(batch) < masking.wear_probability
             if worn.any():
                 acc[worn], ori[worn] = wearing.wear(acc[worn], ori[worn], WEAR_PROFILES["worn"], rng)
-            present = vanish(rng, random_sites(rng, batch, masking), frames, masking.vanish_probability)
-            text_present = rng.random(batch) >= masking.text_drop
             acc = acc + rng.normal(0.0, masking.acc_noise_std, acc.shape)
         else:
             present = np.broadcast_to(np.asarray(sites, bool), (batch, frames, imu.NUM_SITES))

@@ -4,7 +4,9 @@ import json
 import shutil
 from dataclasses import replace
 
+import numpy as np
 import pytest
+import torch
 
 from ego4o_ros import paths
 from ego4o_ros.core.dataset import DatasetConfig, MotionCache
@@ -221,3 +223,52 @@ def test_lm_loop_feeds_back_only_sure_descriptions(trained, tmp_path):
         ("ego4o_image_lm_text", "ego4o_image_lm_reference"),
     ):
         assert table[f"{row}/offline"]["mpjpe_mm"] == table[f"{reference}/offline"]["mpjpe_mm"]
+
+
+def test_fine_tuning_starts_from_the_trained_weights_and_names_them(trained, tmp_path):
+    """``ego4o-train baseline --init STEM``: one step at a tiny learning rate leaves the trained
+    weights (a fresh run does not start there), and the card names the weights it started from."""
+    _, weights, cache = trained
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        TINY.replace(
+            "training: {steps: 6, batch: 8, lr: 0.001, warmup: 2}\nimage",
+            "training: {steps: 1, batch: 8, lr: 0.000001, warmup: 1}\nimage",
+        )
+    )
+    common = [
+        "--cache",
+        str(cache),
+        "--config",
+        str(config),
+        "--threads",
+        "1",
+        "--quiet",
+        "--vqvae",
+        str(weights / "vqvae"),
+    ]
+    train.main(["baseline", *common, "--out", str(tmp_path / "fresh")])
+    train.main(["baseline", *common, "--out", str(tmp_path / "tuned"), "--init", str(weights / "baseline")])
+    from ego4o_ros.models.predictors import load_baseline
+
+    start = load_baseline(weights / "baseline")[0].state_dict()
+    for name, expect_close in (("tuned", True), ("fresh", False)):
+        after = load_baseline(tmp_path / name / "baseline")[0].state_dict()
+        gap = max(float((after[k].float() - start[k].float()).abs().max()) for k in start)
+        assert (gap < 1e-3) == expect_close, (name, gap)  # one step at lr 1e-6 moves nothing
+    card = ModelCard.read(tmp_path / "tuned" / "baseline", "baseline")
+    assert card.initialised_from["init"]["sha256"] == ModelCard.read(weights / "baseline", "baseline").weights_sha256
+    with pytest.raises(SystemExit):  # another model's weights: one clear error
+        train.main(["baseline", *common, "--out", str(tmp_path / "wrong"), "--init", str(weights / "ego4o")])
+
+
+def test_worn_training_windows_differ_in_their_imu_inputs_only(trained):
+    _, weights, cache = trained
+    windows = TrainingWindows(MotionCache(cache), "train", ModelCard.read(weights / "vqvae", "vqvae").normalizer())
+    index = np.arange(min(8, len(windows)))
+    plain = MaskingConfig(acc_noise_std=0.0, mirror_probability=0.0)
+    worn = MaskingConfig(acc_noise_std=0.0, mirror_probability=0.0, wear_probability=1.0)
+    a = windows.batch(index, np.random.default_rng(0), plain)
+    b = windows.batch(index, np.random.default_rng(0), worn)
+    assert torch.equal(a["features"], b["features"]) and torch.equal(a["present"], b["present"])
+    assert not torch.allclose(a["imu"], b["imu"])
