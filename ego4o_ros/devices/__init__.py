@@ -15,7 +15,7 @@
 The ROS shell is ``nodes/wearable_bridge_node.py``. Layer: above ``core`` only.
 """
 
-from .bridge import Bridge, BridgeLimits, DeviceStatus, ImuOutput
+from .bridge import Bridge, BridgeLimits, ImuOutput
 from .clock import ClockConfig, ClockMapper
 from .config import DeviceConfig, DevicesFileError, Profile, load_profile
 from .conventions import DeviceConvention, from_ros, to_ros
@@ -30,7 +30,6 @@ __all__ = [
     "ClockMapper",
     "DeviceConfig",
     "DeviceConvention",
-    "DeviceStatus",
     "DevicesFileError",
     "ImuOutput",
     "Packet",

@@ -14,10 +14,11 @@ by its own ``ClockMapper`` (``clock.py``).
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.diagnostics import OK, STALE, WARN, Status
 from ..core.imu import GRAVITY
 from . import imuposer
 from .clock import ClockConfig, ClockMapper
@@ -25,8 +26,6 @@ from .config import DeviceConfig, Profile
 from .conventions import to_ros
 from .packets import BRIDGE_REASONS, DEVICE_REASONS, Packet, Refusal
 from .sensor_logger import SensorLoggerParser
-
-OK, WARN, STALE = "ok", "warn", "stale"  # the levels of live.fusion.Status / diagnostic_msgs
 
 
 @dataclass(frozen=True)
@@ -45,16 +44,6 @@ class ImuOutput:
     stamp: float  # s, receiver's clock
     acc: np.ndarray  # (3,) m/s^2, specific force in the sensor's axes
     quat_xyzw: np.ndarray  # (4,) the sensor in ENU
-
-
-@dataclass
-class DeviceStatus:
-    """One line of /diagnostics (the fields of ``live.fusion.Status``)."""
-
-    name: str
-    level: str
-    message: str
-    values: dict[str, str] = field(default_factory=dict)
 
 
 class TokenBucket:
@@ -200,7 +189,7 @@ class Bridge:
                 state.silent = False
         return lines
 
-    def statuses(self, now: float) -> list[DeviceStatus]:
+    def statuses(self, now: float) -> list[Status]:
         out = []
         for state in self.devices.values():
             age = None if state.last_receive is None else now - state.last_receive
@@ -216,7 +205,7 @@ class Bridge:
             state._reported_refused = refused
             offset = state.clock.offset
             out.append(
-                DeviceStatus(
+                Status(
                     f"ego4o bridge: {state.config.name}",
                     level,
                     message,
@@ -238,9 +227,9 @@ class Bridge:
             )
         return out
 
-    def bridge_status(self, listening: str) -> DeviceStatus:
+    def bridge_status(self, listening: str) -> Status:
         refused = sum(self.refused.values())
-        return DeviceStatus(
+        return Status(
             f"ego4o bridge: {self.profile.name}",
             OK,
             f"{self.profile.format} on {listening}",

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core import imu, rotations
+from ..core.diagnostics import OK, WARN
 from .sensors import ImuSampleBuffer, calibrate_tpose
 
 GRAVITY_TOLERANCE = 1.0  # m/s^2 off standard gravity before a sensor's setting is suspect
@@ -276,7 +277,7 @@ class Calibration:
         return [line]
 
     def status(self) -> tuple[str, str, dict[str, str]]:
-        """(level "ok" | "warn", message, values) for /diagnostics."""
+        """(level OK | WARN, message, values) for /diagnostics (``core.diagnostics.Status``)."""
         result = self.result
         values = {"state": self.state, "sites": " ".join(self.sites)}
         if result is not None:
@@ -287,8 +288,8 @@ class Calibration:
                 **{f"yaw_deg_{s}": f"{y:.1f}" for s, y in result.yaw_deg.items()},
             }
         if not self.finished:
-            return "warn", f"calibrating ({self.state})", values
-        return ("ok" if result.ok else "warn"), result.message, values
+            return WARN, f"calibrating ({self.state})", values
+        return (OK if result.ok else WARN), result.message, values
 
 
 def mean_rotation(rotation_matrices: np.ndarray) -> np.ndarray:

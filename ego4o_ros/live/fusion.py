@@ -11,11 +11,11 @@ was refused (counted by reason).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..core.diagnostics import OK, STALE, WARN, Status
 from ..models.feature_encoders import make_text_encoder
 from ..models.image_model import image_encoder_of
 from ..paths import DEFAULT_WEIGHTS
@@ -28,15 +28,6 @@ from .sensors import REJECT_REASONS, ImuConvention
 from .text import TEXT_REJECT_REASONS, TextGate, TextInput
 
 IMAGE_REJECT_REASONS = ("unsupported_encoding", "bad_size", "corrupt", "stamp_backwards", "stamp_in_future")
-OK, WARN, STALE = "ok", "warn", "stale"  # diagnostic levels (diagnostic_msgs: OK, WARN, STALE)
-
-
-@dataclass
-class Status:
-    name: str
-    level: str  # OK, WARN or STALE
-    message: str
-    values: dict[str, str] = field(default_factory=dict)
 
 
 class CameraInput:

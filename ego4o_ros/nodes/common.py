@@ -183,7 +183,7 @@ DIAGNOSTIC_LEVELS = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN, "
 
 
 def diagnostic_array(header: Header, statuses, hardware_id: str) -> DiagnosticArray:
-    """``live.fusion.Status`` list -> ``/diagnostics`` message."""
+    """``core.diagnostics.Status`` list -> ``/diagnostics`` message."""
     return DiagnosticArray(
         header=header,
         status=[
