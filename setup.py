@@ -43,6 +43,7 @@ setup(
             "ego4o-build-dataset = ego4o_ros.tools.build_dataset:main",
             "ego4o-render = ego4o_ros.tools.render_clip:main",
             "ego4o-train = ego4o_ros.tools.train:main",
+            "ego4o-train-benchmark = ego4o_ros.tools.train_benchmark:main",
             "ego4o-evaluate = ego4o_ros.tools.evaluate:main",
             "ego4o-caption-eval = ego4o_ros.tools.caption_eval:main",
             "ego4o-calibrate-feedback = ego4o_ros.tools.calibrate_feedback:main",

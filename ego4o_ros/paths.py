@@ -23,6 +23,13 @@ def default_cache_dir() -> Path:
     return base / "ego4o_ros" / "bandai"
 
 
+def base_lm_cache_dir() -> Path:
+    """Where the LM captioner's base model, converted once from its GGUF file, is kept
+    (``models/base_lm.py``; XDG cache)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "ego4o_ros" / "base_lm"
+
+
 def bandai_archive(explicit: str | Path | None = None) -> Path:
     """The Bandai-Namco training archive: ``explicit``, else ``$EGO4O_DATA/bandai/...``;
     a clear error when neither names an existing file."""

@@ -68,6 +68,7 @@ def summarize(analysis, bag: Path, config: AnalysisConfig, input_fingerprint: di
         "notes": recording.notes,
         "scores": analysis.scores,
         "seconds": analysis.seconds,
+        "cpu_seconds": analysis.cpu_seconds,
         "outputs": analysis.outputs,
     }
 
@@ -87,10 +88,11 @@ def analyze_one(bag: Path, out_dir: Path, config: AnalysisConfig, progress=None)
     input_fingerprint = fingerprint(bag)  # before a repair could touch anything
     partial = out_dir.parent / f".{out_dir.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    started = time.perf_counter()
-    analysis = _analyzer(config).analyze(bag, partial, progress)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    analysis = _analyzer(config).analyze(bag, partial, progress)  # the models are loaded once per process
     summary = summarize(analysis, bag, config, input_fingerprint)
     summary["seconds"]["total"] = time.perf_counter() - started
+    summary["cpu_seconds"]["total"] = time.process_time() - cpu_started
     (partial / SUMMARY).write_text(json.dumps(summary, indent=1, default=str))
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(partial, out_dir)

@@ -13,6 +13,10 @@ Cache layout (one folder)::
                           length (N,) valid rows: takes shorter than a window get
                           one window padded by holding their last pose
     stats.npz             feature mean/std over the training windows
+    packed/<split>/       the split's windows in one uncompressed .npy per array (plus
+                          clip_index.npy and names.json), written once from clips/ and
+                          read a batch of rows at a time (``WindowStore``): training memory
+                          does not grow with the data
 """
 
 from __future__ import annotations
@@ -166,6 +170,11 @@ class MotionCache:
     def names(self, split: str | None = None) -> list[str]:
         return sorted(n for n, e in self.clips.items() if split is None or e["split"] == split)
 
+    def collection(self, name: str) -> str:
+        """The source a clip was built from (``cache_builder.collection_name``); caches built
+        before collections were recorded hold one source: ``"default"``."""
+        return self.clips[name].get("collection", "default")
+
     def load_clip(self, name: str) -> dict[str, np.ndarray]:
         with np.load(self.folder / "clips" / f"{name}.npz", allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
@@ -182,3 +191,81 @@ class MotionCache:
 
     def normalizer(self) -> features.FeatureNormalizer:
         return features.FeatureNormalizer.load(self.folder / "stats.npz")
+
+    def windows(self, split: str, progress: bool = False) -> WindowStore:
+        """The split's windows on disk, packed on first use (or when the clips changed)."""
+        names = self.names(split)
+        if not names:
+            raise ValueError(f"{self.folder}: no clips in split {split!r}")
+        folder = self.folder / "packed" / split
+        key = hashlib.sha1(json.dumps([[n, self.clips[n]["windows"]] for n in names]).encode()).hexdigest()[:16]
+
+        def current() -> bool:
+            return (folder / "names.json").exists() and json.loads((folder / "names.json").read_text())["key"] == key
+
+        if not current():
+            import fcntl
+
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            # One packer at a time (make train starts ego4o and the peer together); the
+            # others wait and find it packed.
+            with open(folder.parent / f"{split}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not current():
+                    pack_windows(self, names, folder, key, progress)
+        return WindowStore(folder)
+
+
+PACKED_ARRAYS = ("features", "joints", "imu_acc", "imu_ori", "start", "length")
+
+
+def pack_windows(cache: MotionCache, names: list[str], folder: Path, key: str, progress: bool = False) -> None:
+    """Write ``names``' windows as one .npy per array, clip by clip (memory: one clip), into a
+    temporary folder renamed at the end, so an interrupted pack is simply redone."""
+    import shutil
+
+    from tqdm import tqdm
+
+    counts = [int(cache.clips[n]["windows"]) for n in names]
+    first = cache.load_clip(names[0])
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    outputs = {
+        k: np.lib.format.open_memmap(tmp / f"{k}.npy", "w+", first[k].dtype, (sum(counts),) + first[k].shape[1:])
+        for k in PACKED_ARRAYS
+    }
+    row = 0
+    for name, count in tqdm(list(zip(names, counts)), desc=f"packing {folder.name}", unit="clip", disable=not progress):
+        clip = cache.load_clip(name)
+        for k, out in outputs.items():
+            out[row : row + count] = clip[k]
+        row += count
+    for out in outputs.values():
+        out.flush()
+    del outputs
+    np.save(tmp / "clip_index.npy", np.repeat(np.arange(len(names)), counts))
+    (tmp / "names.json").write_text(json.dumps({"key": key, "names": names}))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+class WindowStore:
+    """One split's packed windows: ``read(array, rows)`` maps the file, copies the rows and
+    lets the mapping go, so only what a batch needs is ever in memory."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.names = json.loads((self.folder / "names.json").read_text())["names"]
+        self.clip_index = np.load(self.folder / "clip_index.npy")
+        self.start = self.read("start")
+        self.length = self.read("length")
+
+    def __len__(self) -> int:
+        return len(self.clip_index)
+
+    def shape(self, array: str) -> tuple[int, ...]:
+        return np.load(self.folder / f"{array}.npy", mmap_mode="r").shape
+
+    def read(self, array: str, rows=slice(None)) -> np.ndarray:
+        return np.array(np.load(self.folder / f"{array}.npy", mmap_mode="r")[rows])

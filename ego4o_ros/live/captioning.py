@@ -78,9 +78,11 @@ class LiveCaptioner:
         base_model: str | None = None,
         image_max_age_s: float = 1.0,
         feedback_min_confidence: float | None = None,
+        use_image: bool = True,
     ):
         """``feedback_min_confidence``: overrides the LM captioner card's calibrated threshold
-        (0 = feed every description back, > 1 = none)."""
+        (0 = feed every description back, > 1 = none). ``use_image`` False: the camera is
+        never read (no image encoder is loaded; every description takes the [motion] prompt)."""
         weights = Path(weights)
         self.image_encoder, self.image_max_age_s = None, image_max_age_s
         self._image = None  # (stamp, decode) of the newest camera frame
@@ -111,7 +113,7 @@ class LiveCaptioner:
             )
             from ..models.image_model import image_encoder_of
 
-            self.image_encoder = image_encoder_of(weights, card)
+            self.image_encoder = image_encoder_of(weights, card) if use_image else None
         else:
             self.captioner = CodeCaptioner.load(weights / "captioner")
             self.windows = 1

@@ -198,8 +198,8 @@ def save_training_state(path: Path, model, optimizer, step: int, extra: dict | N
     tmp.replace(path)
 
 
-def load_training_state(path: Path, model, optimizer) -> tuple[int, dict]:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+def load_training_state(path: Path, model, optimizer, device="cpu") -> tuple[int, dict]:
+    state = torch.load(path, map_location=device, weights_only=True)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     return int(state["step"]), state.get("extra", {})

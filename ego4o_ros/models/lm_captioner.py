@@ -23,7 +23,9 @@ paper's E_M) + an image projector slot + LoRA adapters on the LM's attention pro
   prompt); the motion (and image) tokens are spliced in as input embeddings where
   the user turn says ``<motion>`` (``<image>``).
 * **Decoding**: greedy, at most ``max_new_tokens`` (32), with the KV cache, batched
-  (left padding), stopping at the end-of-turn token.
+  (left padding), stopping at the end-of-turn token. The system turn every prompt starts
+  with is run once per batch and its cache shared; a finished sample leaves the batch.
+  A batch says exactly what one description at a time says (test_lm_captioner).
 * **Checkpoint**: only what is ours (LoRA adapter, motion encoder, projectors, the codebooks copy) as
   safetensors + the JSON model card (``checkpoint.ModelCard``, kind ``lm_captioner``)
   that records the base model's identity and the SHA-256 of its weights file,
@@ -410,11 +412,7 @@ class LmCaptioner(nn.Module):
             raise ValueError("this captioner has no image slot (image_dim 0)")
         return self.image_projector(torch.as_tensor(images, dtype=torch.float32))[:, None]
 
-    def _sequences(self, codes, images=None, image_present=None, targets=None, left_pad=False):
-        """Per-sample embeddings, padded: (inputs_embeds (N, L, H), attention_mask (N, L),
-        position_ids (N, L), labels (N, L) or None)."""
-        codes = [torch.as_tensor(np.asarray(c) if not torch.is_tensor(c) else c) for c in codes]
-        n = len(codes)
+    def _image_flags(self, n: int, images, image_present) -> list[bool]:
         if image_present is None:
             image_present = [images is not None] * n
         image_present = [
@@ -423,6 +421,27 @@ class LmCaptioner(nn.Module):
         ]
         if any(image_present) and images is None:
             raise ValueError("image_present says an image is there, but no image features were given")
+        return image_present
+
+    def _shared_prefix(self, image_present: list[bool]) -> torch.Tensor:
+        """The token ids every prompt of a batch starts with (the system turn and the start
+        of the user turn, up to the first slot, common to the templates used)."""
+        firsts = [self._templates[flag][0] for flag in sorted(set(image_present))]
+        if any(isinstance(f, str) for f in firsts):  # a template that starts with a slot
+            return torch.zeros(0, dtype=torch.long)
+        length = min(len(f) for f in firsts)
+        same = torch.stack([f[:length] for f in firsts]).eq(firsts[0][:length]).all(0)
+        common = int(same.long().cumprod(0).sum())
+        return firsts[0][:common]
+
+    def _sequences(self, codes, images=None, image_present=None, targets=None, left_pad=False, skip=0):
+        """Per-sample embeddings, padded: (inputs_embeds (N, L, H), attention_mask (N, L),
+        position_ids (N, L), labels (N, L) or None). ``skip``: leave out the first ``skip``
+        tokens of every prompt (a shared prefix already in the KV cache; the positions
+        start after it)."""
+        codes = [torch.as_tensor(np.asarray(c) if not torch.is_tensor(c) else c) for c in codes]
+        n = len(codes)
+        image_present = self._image_flags(n, images, image_present)
         embed = self.lm.get_input_embeddings()
         motion = self.motion_token_list(codes)
         image = self.image_tokens(images) if images is not None and any(image_present) else None
@@ -442,8 +461,8 @@ class LmCaptioner(nn.Module):
                 target = torch.as_tensor(targets[i], dtype=torch.long)
                 parts.append(embed(target))
                 label += target.tolist()
-            rows.append(torch.cat(parts))
-            labels.append(label)
+            rows.append(torch.cat(parts)[skip:])
+            labels.append(label[skip:])
         length = max(len(r) for r in rows)
         hidden = rows[0].shape[-1]
         embeds = rows[0].new_zeros(n, length, hidden)
@@ -452,7 +471,7 @@ class LmCaptioner(nn.Module):
         for i, (r, lab) in enumerate(zip(rows, labels)):
             at = slice(length - len(r), length) if left_pad else slice(0, len(r))
             embeds[i, at], mask[i, at], label_out[i, at] = r, 1, torch.tensor(lab)
-        positions = (mask.cumsum(1) - 1).clamp_min(0)
+        positions = (mask.cumsum(1) - 1).clamp_min(0) + skip
         return embeds, mask, positions, (label_out if targets is not None else None)
 
     def encode_targets(self, texts: list[str]) -> list[list[int]]:
@@ -481,9 +500,10 @@ class LmCaptioner(nn.Module):
     # ------------------------------------------------------------ inference
     @torch.inference_mode()
     def describe(
-        self, codes, images=None, image_present=None, max_new_tokens: int | None = None, batch: int = 16
+        self, codes, images=None, image_present=None, max_new_tokens: int | None = None, batch: int = 64
     ) -> list[str]:
-        """Code ids (N, T', parts) (or a list of (T'_i, parts)) -> N descriptions, greedy."""
+        """Code ids (N, T', parts) (or a list of (T'_i, parts)) -> N descriptions, greedy,
+        ``batch`` at a time (the same texts as one at a time: ``_generate``)."""
         codes = list(codes)
         out = []
         for start in range(0, len(codes), batch):
@@ -494,25 +514,45 @@ class LmCaptioner(nn.Module):
         return out
 
     def _generate(self, codes, images, image_present, max_new_tokens: int) -> list[str]:
+        """Greedy decoding of a batch with the KV cache. The prompt's shared prefix (the
+        system turn) is run once and its cache repeated for every sample; the rest of the
+        prompts are left padded after it (masked, positions continuing); a sample leaves the
+        batch (and the cache) once it has said the end-of-turn token."""
         was_training = self.training
         self.eval()
         causal_lm = self.lm.get_base_model()
-        embeds, mask, positions, _ = self._sequences(codes, images, image_present, left_pad=True)
+        n = len(codes)
+        prefix = self._shared_prefix(self._image_flags(n, images, image_present))
+        cache = None
+        if len(prefix):
+            shared = causal_lm(inputs_embeds=self.lm.get_input_embeddings()(prefix)[None], use_cache=True)
+            cache = shared.cache
+            cache.batch_repeat_interleave(n)
+        embeds, mask, positions, _ = self._sequences(codes, images, image_present, left_pad=True, skip=len(prefix))
+        mask = torch.cat([torch.ones(n, len(prefix), dtype=mask.dtype), mask], dim=1)
         result = causal_lm(
-            inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            position_ids=positions,
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,
         )
         cache, next_position = result.cache, positions[:, -1] + 1
-        n = len(codes)
-        done = torch.zeros(n, dtype=torch.bool)
-        tokens = []
-        for _ in range(max_new_tokens):
+        rows = torch.arange(n)  # the samples still in the batch
+        said: list[list[int]] = [[] for _ in range(n)]
+        for step in range(max_new_tokens):
             token = result.logits[:, -1].argmax(-1)
-            token = torch.where(done, torch.full_like(token, self.pad_id), token)
-            tokens.append(token)
-            done |= token == self.eos_id
-            if bool(done.all()) or len(tokens) == max_new_tokens:
+            for row, t in zip(rows.tolist(), token.tolist()):
+                said[row].append(t)
+            going = token != self.eos_id
+            if step + 1 == max_new_tokens or not bool(going.any()):
                 break
-            mask = torch.cat([mask, torch.ones(n, 1, dtype=mask.dtype)], dim=1)
+            if not bool(going.all()):
+                keep = going.nonzero()[:, 0]
+                cache.batch_select_indices(keep)
+                rows, token, mask, next_position = rows[keep], token[keep], mask[keep], next_position[keep]
+            mask = torch.cat([mask, torch.ones(len(rows), 1, dtype=mask.dtype)], dim=1)
             result = causal_lm(
                 input_ids=token[:, None],
                 attention_mask=mask,
@@ -523,7 +563,7 @@ class LmCaptioner(nn.Module):
             cache, next_position = result.cache, next_position + 1
         self.train(was_training)
         texts = []
-        for row in torch.stack(tokens, 1).tolist():
+        for row in said:
             row = row[: row.index(self.eos_id)] if self.eos_id in row else row
             texts.append(self.tokenizer.decode(row, skip_special_tokens=True).strip())
         return texts

@@ -1,4 +1,4 @@
-"""ego4o-analyze-benchmark: speed of ego4o-analyze per stage on a synthetic recording."""
+"""ego4o-analyze-benchmark: speed of ego4o-analyze per stage on a recording like the ones users record."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ import sys
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the recording")
+    parser.add_argument(
+        "--bag",
+        help="a bag recorded by ego4o-capture, repeated to --minutes (default: IMUs + camera + ground truth "
+        "written here)",
+    )
     parser.add_argument("--bags", type=int, default=1, help="copies analysed together (with --jobs)")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--backend", choices=["onnxruntime", "torch"], default="onnxruntime")
@@ -30,6 +35,7 @@ def main(argv=None) -> int:
         args.bags,
         args.jobs,
         args.keep or bool(args.work),
+        args.bag,
     )
     print(format_table(table))
     if args.json:

@@ -1,12 +1,13 @@
 """Train the models: ``ego4o-train {vqvae,ego4o,baseline,captioner,lm_captioner} --out DIR``.
 
-Resumable (re-run the same command), with a progress bar and a JSON-lines loss log;
-see ``ego4o_ros/models/training.py``.
+Resumable (re-run the same command), with a progress bar and a JSON-lines loss log; runs
+unchanged under ``torchrun --nproc_per_node N`` (``ego4o_ros/training/distributed.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -37,7 +38,12 @@ def main(argv=None) -> int:
         "(default: none, the image token stays masked)",
     )
     parser.add_argument(
-        "--init", type=Path, help="ego4o / baseline: start from this trained model (stem, same config): fine-tuning"
+        "--init",
+        type=Path,
+        help="vqvae / ego4o / baseline / lm_captioner: start from this trained model (stem, same config): fine-tuning",
+    )
+    parser.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA when present, else CPU"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true")
@@ -59,10 +65,12 @@ def main(argv=None) -> int:
             ego4o=args.ego4o,
             image=args.image,
             init=args.init,
+            device=args.device,
         )
     except (ValueError, FileNotFoundError, CheckpointError) as error:
         parser.error(str(error))
-    print(f"{args.kind}: {path} ({time.monotonic() - started:.0f} s)")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"{args.kind}: {path} ({time.monotonic() - started:.0f} s)")
     return 0
 
 

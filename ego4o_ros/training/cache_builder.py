@@ -47,7 +47,7 @@ def _bone_moments(joints: np.ndarray) -> np.ndarray:
 
 def build_clip(task) -> tuple[str, dict, dict | None]:
     """Worker: read, retarget, window, save. Returns (name, manifest entry, moments)."""
-    name, payload, label_json, config, clips_dir = task
+    name, payload, label_json, config, clips_dir, collection = task
     try:
         clip = read_item(name, payload, label_json, config.fps)
     except (ValueError, KeyError, OSError) as error:
@@ -61,6 +61,7 @@ def build_clip(task) -> tuple[str, dict, dict | None]:
         "descriptions": clip.descriptions,
         "source": clip.source,
         "take": clip.take,
+        "collection": collection,
         "windows": 0,
     }
     windows = clip_windows(clip, config)
@@ -119,7 +120,7 @@ def build(
             if done and "error" not in done and (not done["windows"] or (clips_dir / f"{stem}.npz").exists()):
                 yield None
                 continue
-            yield name, payload, label_json, config, clips_dir
+            yield name, payload, label_json, config, clips_dir, collection_name(source)
 
     moments = {"raw": np.zeros((3, 21)), "retargeted": np.zeros((3, 21))}
     built = errors = 0
@@ -150,6 +151,15 @@ def build(
         summary["bone_spread_raw_mm"] = _spread_mm(moments["raw"])
         summary["bone_spread_mm"] = _spread_mm(moments["retargeted"])
     return summary
+
+
+def collection_name(source: Path) -> str:
+    """What a cache calls the clips of one source (``bandai_train``, ``ood_motion``): the
+    training's ``collection_weights`` draw windows by it when several sources share a cache."""
+    name = Path(source).name
+    for suffix in (".tar.xz", ".tar.gz", ".tgz", ".tar", ".zip"):
+        name = name.removesuffix(suffix)
+    return name
 
 
 def _maybe_build(task):

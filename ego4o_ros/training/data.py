@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..core import imu, mirror, wearing
-from ..core.dataset import MotionCache
+from ..core.dataset import MotionCache, WindowStore
 from ..core.features import FeatureNormalizer
 from ..core.rotations import normalize
 from ..core.wearing import WEAR_PROFILES
@@ -82,8 +82,26 @@ def description_variants(take: str, descriptions: list[str]) -> dict[str, list[s
     return out
 
 
+class WindowRows:
+    """One array of a split's windows, read from disk a batch at a time (``rows[index]``,
+    ``rows[start:stop]``), normalised on the way when given a normalizer (the features)."""
+
+    def __init__(self, store: WindowStore, array: str, normalizer: FeatureNormalizer | None = None):
+        self.store, self.array, self.normalizer = store, array, normalizer
+        self.shape = store.shape(array)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows) -> np.ndarray:
+        values = self.store.read(self.array, rows)
+        return values if self.normalizer is None else self.normalizer.normalize(values).astype(np.float32)
+
+
 class TrainingWindows:
-    """All windows of one split in memory, normalised, ready to sample batches from."""
+    """The windows of one split, read from the cache's packed layout a batch at a time (memory
+    does not grow with the data), ready to sample batches from; ``device`` where the batch
+    tensors go."""
 
     def __init__(
         self,
@@ -91,16 +109,18 @@ class TrainingWindows:
         split: str,
         normalizer: FeatureNormalizer,
         text_table: dict[str, np.ndarray] | None = None,
+        device: torch.device | str = "cpu",
+        progress: bool = False,
     ):
-        data = cache.load(split)
-        self.names = cache.names(split)
-        self.features = normalizer.normalize(data["features"]).astype(np.float32)
-        self.joints = data["joints"]
-        self.acc, self.ori = data["imu_acc"], data["imu_ori"]
-        lengths = data["length"]
-        self.valid = np.arange(self.features.shape[1])[None] < lengths[:, None]
-        self.clip_index = data["clip_index"]
-        self.start = data["start"]
+        store = cache.windows(split, progress)
+        self.names = store.names
+        self.features = WindowRows(store, "features", normalizer)
+        self.joints = WindowRows(store, "joints")
+        self.acc, self.ori = WindowRows(store, "imu_acc"), WindowRows(store, "imu_ori")
+        self.valid = np.arange(self.features.shape[1])[None] < store.length[:, None]
+        self.clip_index = store.clip_index
+        self.start = store.start
+        self.collections = [cache.collection(n) for n in self.names]
         self.descriptions = [cache.clips[n]["descriptions"] for n in self.names]
         self.variants = [
             description_variants(cache.clips[n].get("take", n), d) for n, d in zip(self.names, self.descriptions)
@@ -109,9 +129,27 @@ class TrainingWindows:
         self.text_table = text_table
         self.image_table: dict[str, np.ndarray] | None = None  # per clip (views, 2, D): image_cache
         self.image_views = 1  # views per window (the capture model's EncoderConfig.image_views)
+        self.device = torch.device(device)
 
     def __len__(self) -> int:
-        return len(self.features)
+        return len(self.clip_index)
+
+    def draw_probabilities(self, collection_weights: dict[str, float] | None) -> np.ndarray | None:
+        """(N,) probability of drawing each window when ``collection_weights`` (collection ->
+        weight, default 1) make some sources' windows more frequent; None: uniform. A weight for
+        a collection the cache does not hold is an error (a misspelt name would silently do nothing)."""
+        if not collection_weights:
+            return None
+        unknown = set(collection_weights) - set(self.collections)
+        if unknown:
+            raise ValueError(
+                f"collection_weights: {sorted(unknown)} not in the cache (it holds {sorted(set(self.collections))})"
+            )
+        per_clip = np.array([float(collection_weights.get(c, 1.0)) for c in self.collections])
+        if (per_clip < 0).any() or not (per_clip > 0).any():
+            raise ValueError("collection_weights must be >= 0 and not all 0")
+        weights = per_clip[self.clip_index]
+        return weights / weights.sum()
 
     def texts(
         self,
@@ -169,7 +207,7 @@ class TrainingWindows:
     def mirrored_features(self, start: int, stop: int) -> np.ndarray:
         """Normalised features of windows ``start:stop``, mirrored."""
         return self.normalizer.normalize(
-            mirror.mirror_features(self.normalizer.denormalize(self.features[start:stop]))
+            mirror.mirror_features(self.features.store.read("features", slice(start, stop)))
         ).astype(np.float32)
 
     def all_texts(self) -> list[str]:
@@ -237,6 +275,8 @@ class TrainingWindows:
         if self.text_table is not None:
             texts = self.texts(rng if rng is not None else np.random.default_rng(0), index, masking, mirrored)
             out["text"] = torch.from_numpy(np.stack([self.text_table[t] for t in texts]).astype(np.float32))
+        if self.device.type != "cpu":
+            out = {k: v.to(self.device, non_blocking=True) for k, v in out.items()}
         return out
 
 

@@ -89,14 +89,18 @@ def _group_key(take: str, descriptions: list[str]) -> str:
 
 
 def train_image_model(
-    cache: MotionCache, model_cfg: dict, training: dict, out_dir: Path, progress: bool = True
+    cache: MotionCache, model_cfg: dict, training: dict, out_dir: Path, progress: bool = True, session=None
 ) -> Path:
     """CLIP-style training on the cache's rendered views; writes ``<out>/image.safetensors``
     (the open_clip model, loadable by ``ClipImageEncoder``) and its card, then encodes
-    every view into the cache's image features."""
+    every view into the cache's image features (rank 0 of a torchrun run: ``session``)."""
     import open_clip
 
+    from ..training.distributed import Session
     from ..training.loop import run_training
+
+    session = session or Session()
+    device = session.device
 
     config = ImageModelConfig(**model_cfg)
     clip = create_clip(config)
@@ -114,23 +118,25 @@ def train_image_model(
         pose[flipped] = mirror.mirror_joints(pose[flipped])  # camera x is the image's horizontal
         chosen = [str(rng.choice(table.descriptions[table.take[i]])) for i in index]
         chosen = [mirror_text(t) if f else t for t, f in zip(chosen, flipped)]
-        pixels = clip_pixels(frames, model.clip.visual.preprocess_cfg)
+        pixels = clip_pixels(frames, model.clip.visual.preprocess_cfg).to(device)
         image = model.centred(model.clip.encode_image(pixels, normalize=True), track=True)
-        text = model.centred(model.clip.encode_text(torch.stack([tokens[t] for t in chosen]), normalize=True))
+        text = model.centred(
+            model.clip.encode_text(torch.stack([tokens[t] for t in chosen]).to(device), normalize=True)
+        )
         groups = table.group[table.take[index]]
         contrastive = contrastive_loss(image, text, model.clip.logit_scale.exp().clamp(max=100), groups)
-        target = torch.from_numpy((pose / POSE_SCALE_M).reshape(len(index), -1)).float()
+        target = torch.from_numpy((pose / POSE_SCALE_M).reshape(len(index), -1)).float().to(device)
         predicted = model.pose_head(image * 16.0)  # unit-norm features scaled to a usable range
         pose_loss = F.smooth_l1_loss(predicted, target, beta=config.pose_beta)
         with torch.no_grad():
-            top1 = (image @ text.t()).argmax(1).numpy()
+            top1 = (image @ text.t()).argmax(1).cpu().numpy()
             error_mm = (predicted - target).view(len(index), 22, 3).norm(dim=-1).mean() * POSE_SCALE_M * 1000
         return {
             "loss": contrastive + config.pose_weight * pose_loss,
             "contrastive": contrastive.detach(),
             "pose": pose_loss.detach(),
             "pose_mm": error_mm,
-            "text_top1": torch.tensor(float(np.mean(groups[top1] == groups))),
+            "text_top1": torch.tensor(float(np.mean(groups[top1] == groups)), device=device),
         }
 
     card = ModelCard.for_cache(
@@ -140,7 +146,10 @@ def train_image_model(
         {"camera": asdict(IMAGE_CAMERA)},
         image_backend="clip",
     )
-    run_training("image_train", model, loss_fn, len(table), training, out_dir, card, progress=progress)
+    run_training("image_train", model, loss_fn, len(table), training, out_dir, card, progress=progress, session=session)
+    if not session.is_main:
+        return out_dir / "image.safetensors"
+    model.cpu()
     # The open_clip model alone (float16 halves the file), with the card run_training wrote.
     half = {k: v.detach().to(torch.float16) for k, v in model.clip.state_dict().items()}
     card = replace(

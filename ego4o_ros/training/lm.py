@@ -27,6 +27,7 @@ stage change; ``<out>/lm_captioner.log.jsonl`` holds the losses; the result is
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, replace
@@ -44,6 +45,7 @@ from ..models.part_vqvae import window_codes
 from ..models.predictors import load_vqvae
 from ..readers import bandai
 from .data import MaskingConfig, TrainingWindows, mirror_text, random_sites, text_table
+from .distributed import Session
 from .schedule import learning_rate
 
 STAGES = ("stage0", "stage1", "stage2")
@@ -102,6 +104,7 @@ class CaptionBatches:
         self.image_fraction = image_fraction
         self.ego4o, self.masking = ego4o, masking
         self.captured_fraction = captured_fraction if ego4o is not None else 0.0
+        self.shard: np.ndarray | None = None  # the windows this process draws chains from (None: all)
 
     def chain(self, first: int, count: int) -> list[int]:
         out = [int(first)]
@@ -126,7 +129,8 @@ class CaptionBatches:
 
     def sample(self, rng: np.random.Generator, batch: int) -> tuple:
         """(codes per sample, texts, info, image features (B, D) or None, image flags (B,) or None)."""
-        firsts = rng.integers(0, len(self.windows), batch)
+        shard = self.shard if self.shard is not None else np.arange(len(self.windows))
+        firsts = shard[rng.integers(0, len(shard), batch)]
         chains = [self.chain(f, int(rng.integers(1, self.max_windows + 1))) for f in firsts]
         mirrored = rng.random(batch) < self.masking.mirror_probability
         captured = rng.random(batch) < self.captured_fraction
@@ -201,11 +205,21 @@ def train_lm_captioner(
     save_every: int = 50,
     base_model=None,
     image_stem: Path | None = None,
+    session: Session | None = None,
+    init: Path | None = None,
 ) -> Path:
     """All stages; resumable. ``ego4o_stem``: the capture model whose codes the
     captioner also learns from (None: ground-truth codes only). ``base_model``: an
     already loaded ``load_base_lm`` triple (tests). ``image_stem``: an image model whose
-    view features (cached by ``ego4o-train image``) fill the image slot in half the samples."""
+    view features (cached by ``ego4o-train image``) fill the image slot in half the samples.
+    ``session``: under torchrun each rank draws its share of the batch from its own shard,
+    gradients are averaged, the stages' time budgets follow rank 0's clock, rank 0 writes
+    (CPU only: the captioner's batches are built on the CPU). ``init``: a trained captioner
+    (same config) to go on from, e.g. onto a fine-tuned VQ-VAE: its encoder, projectors and
+    LoRA are kept, the codebooks are the new VQ-VAE's, and the stages re-learn to read them."""
+    session = session or Session()
+    if session.device.type != "cpu":
+        raise ValueError("lm_captioner trains on the CPU (--device cpu); the CUDA path is not written yet")
     vqvae, vqvae_card = load_vqvae(vqvae_stem)
     vqvae.requires_grad_(False)
     codebooks = torch.stack([q.codebook for q in vqvae.quantizers]).detach().clone()
@@ -222,12 +236,14 @@ def train_lm_captioner(
             "lm_captioner: no capture model given (--ego4o): training on ground-truth codes only", file=sys.stderr
         )
     normalizer = vqvae_card.normalizer()
-    windows = TrainingWindows(cache, "train", normalizer)
+    with session.main_first():
+        windows = TrainingWindows(cache, "train", normalizer, progress=progress)
     initialised = {"vqvae": {"file": Path(vqvae_stem).name, "sha256": vqvae_card.weights_sha256}}
     if image_stem is not None:
         from .image import cached_features
 
-        image_dim, windows.image_table, initialised["image"] = cached_features(image_stem, cache)
+        with session.main_first():
+            image_dim, windows.image_table, initialised["image"] = cached_features(image_stem, cache, progress)
         model_cfg = {**model_cfg, "image_dim": image_dim}
     config = LmCaptionerConfig.from_dict(
         {
@@ -249,12 +265,28 @@ def train_lm_captioner(
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path, log_path = out_dir / "lm_captioner.state.pt", out_dir / "lm_captioner.log.jsonl"
     torch.manual_seed(seed)
+    if init is not None:
+        init_card = ModelCard.read(init, "lm_captioner")
+        # The base model's path and the feedback threshold (set after training by
+        # ego4o-calibrate-feedback, carried over) are not the architecture.
+        ignored = {"base": "", "feedback_min_confidence": 0.0}
+        if {**init_card.model_config, **ignored} != {**json.loads(json.dumps(asdict(config))), **ignored}:
+            raise ValueError(f"--init {init}: its model config differs from this lm_captioner's")
+        threshold = init_card.model_config.get("feedback_min_confidence", config.feedback_min_confidence)
+        config = replace(config, feedback_min_confidence=threshold)
     model = LmCaptioner(config, codebooks, base_model)
+    if init is not None:
+        from ..models import checkpoint
+
+        tensors = checkpoint.load_tensors(init, init_card)
+        model.load_own_state({**tensors, "codebooks": codebooks})
+        initialised["init"] = {"file": Path(init).name, "sha256": init_card.weights_sha256}
     sentence_table = None
     if config.encoder_layers:
         from ..models.feature_encoders import make_text_encoder
 
-        sentence_table = text_table(cache, make_text_encoder("minilm"), texts=windows.all_texts())
+        with session.main_first():
+            sentence_table = text_table(cache, make_text_encoder("minilm"), texts=windows.all_texts())
     stage, step, seconds_before, optimizer_state = 0, 0, 0.0, None
     # Per stage: seconds spent, and the step count a time budget ("minutes") settled on.
     progress_of = {name: {"seconds": 0.0, "steps": 0.0} for name in STAGES}
@@ -264,16 +296,20 @@ def train_lm_captioner(
         stage, step, seconds_before = int(state["stage"]), int(state["step"]), float(state["seconds"])
         optimizer_state = state["optimizer"]
         progress_of.update(state.get("stages", {}))
-        tqdm.write(f"resuming lm_captioner at stage {stage}, step {step} ({state_path})", file=sys.stderr)
+        if session.is_main:
+            tqdm.write(f"resuming lm_captioner at stage {stage}, step {step} ({state_path})", file=sys.stderr)
+    else:
+        session.broadcast_parameters(model)
 
     gt_codes = ground_truth_codes(vqvae, windows, progress=progress)
     cache_step = max(1, cache.config.window // cache.config.stride)  # next window that does not overlap
     batches = CaptionBatches(
         windows, gt_codes, config.max_windows, next_windows(windows, cache_step), ego4o, captured_fraction, masking
     )
+    batches.shard = session.shard(len(windows), None)[0]
     started = time.monotonic()
     seconds = seconds_before
-    with log_path.open("a", buffering=1) as log:
+    with log_path.open("a", buffering=1) if session.is_main else open(os.devnull, "w") as log:
         while stage < len(STAGES):
             name = STAGES[stage]
             settings, done = stages[name], progress_of[name]
@@ -295,22 +331,22 @@ def train_lm_captioner(
             if done["steps"]:
                 steps = int(done["steps"])
             budget = float(settings.get("minutes", 0)) * 60
-            rng = np.random.default_rng([seed, stage, step])
-            torch.manual_seed(seed + 1000 * stage + step)
+            rng = np.random.default_rng([seed, stage, step] + ([session.rank] if session.distributed else []))
+            torch.manual_seed(seed + 1000 * stage + step + 1_000_003 * session.rank)
             stage_started, stage_step0, stage_seconds0 = time.monotonic(), step, float(done["seconds"])
             recent = []  # losses since the last log record
             with tqdm(
                 total=steps,
                 initial=step,
                 desc=f"lm_captioner {name}",
-                disable=not progress,
+                disable=not (progress and session.is_main),
                 file=sys.stderr,
                 dynamic_ncols=True,
             ) as bar:
                 while step < steps:
                     for group in optimizer.param_groups:
                         group["lr"] = learning_rate(step, lr, warmup, steps)
-                    codes, texts, info, images, image_present = batches.sample(rng, batch)
+                    codes, texts, info, images, image_present = batches.sample(rng, session.local_batch(batch))
                     if stage == 0:
                         _, _, summary = model.encode(codes)
                         embedding = torch.from_numpy(np.stack([sentence_table[t] for t in texts]))
@@ -321,6 +357,7 @@ def train_lm_captioner(
                         losses = model.loss(codes, texts, images, image_present)
                     optimizer.zero_grad(set_to_none=True)
                     losses["loss"].backward()
+                    session.average_gradients(list(model.trainable_parameters()))
                     torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), 1.0)
                     optimizer.step()
                     recent.append(float(losses["loss"].detach()))
@@ -331,9 +368,13 @@ def train_lm_captioner(
                     if budget and not done["steps"] and step >= 5:
                         # Time budget: as many steps as fit at the speed measured so far.
                         fit = step + int((budget - done["seconds"]) / (done["seconds"] / step))
+                        fit = int(session.from_main(fit))  # every rank stops at the same step
                         steps = done["steps"] = max(step, min(steps, fit))
                         bar.total = steps
-                        tqdm.write(f"lm_captioner {name}: {steps} steps fit in {budget / 60:g} min", file=sys.stderr)
+                        if session.is_main:
+                            tqdm.write(
+                                f"lm_captioner {name}: {steps} steps fit in {budget / 60:g} min", file=sys.stderr
+                            )
                     if step % 10 == 0 or step == steps:
                         rate = (step - stage_step0) / max(time.monotonic() - stage_started, 1e-9)
                         record = {
@@ -351,10 +392,14 @@ def train_lm_captioner(
                         accuracy = record.get("token_accuracy", record.get("action_accuracy", 0.0))
                         bar.set_postfix(loss=f"{record['loss_mean']:.3f}", acc=f"{accuracy:.2f}")
                     if step % save_every == 0 or step == steps:
-                        _save_state(state_path, model, optimizer, stage, step, seconds, progress_of)
+                        if session.is_main:
+                            _save_state(state_path, model, optimizer, stage, step, seconds, progress_of)
+                        session.barrier()
             done["steps"] = steps
             stage, step = stage + 1, 0
-            _save_state(state_path, model, None, stage, step, seconds, progress_of)
+            if session.is_main:
+                _save_state(state_path, model, None, stage, step, seconds, progress_of)
+            session.barrier()
     model.set_stage(None)
     model.eval()
     if ego4o_card is not None:
@@ -381,4 +426,9 @@ def train_lm_captioner(
         initialised_from=initialised,
         image_backend="clip" if image_stem is not None else None,
     )
-    return model.save(out_dir / "lm_captioner", replace(card, extra={"train_seconds": round(seconds)}))
+    card = replace(card, training={**card.training, **session.card_entry(int(stages["stage2"]["batch"]))})
+    path = out_dir / "lm_captioner.safetensors"
+    if session.is_main:
+        path = model.save(out_dir / "lm_captioner", replace(card, extra={"train_seconds": round(seconds)}))
+    session.barrier()
+    return path

@@ -12,14 +12,12 @@ windows, the same masking and mirroring, the same training time; ``captioner`` l
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
-from tqdm import tqdm
 
 from ..core.dataset import MotionCache
 from ..models.checkpoint import ModelCard
@@ -29,6 +27,7 @@ from ..models.lstm_baseline import BaselineConfig, LstmBaseline, feature_loss
 from ..models.part_vqvae import PartVQVAE, VqvaeConfig, window_codes
 from ..models.predictors import load_vqvae
 from .data import MaskingConfig, TrainingWindows, text_table
+from .distributed import Session
 from .loop import run_training
 
 KINDS = ("vqvae", "ego4o", "baseline", "captioner", "lm_captioner", "image")
@@ -44,44 +43,67 @@ def read_section(path: Path, kind: str) -> tuple[dict, dict]:
     return section.get("model", {}), section.get("training", {})
 
 
+def train_on_windows(
+    kind: str, model, loss_fn, windows: TrainingWindows, training: dict, out_dir: Path, card, session, progress, **kw
+) -> Path:
+    """``run_training`` over a split's windows, drawn as ``collection_weights`` in the
+    ``training:`` section say (uniform without)."""
+    probabilities = windows.draw_probabilities(training.get("collection_weights"))
+    return run_training(
+        kind,
+        model,
+        loss_fn,
+        len(windows),
+        training,
+        out_dir,
+        card,
+        progress=progress,
+        draw_probabilities=probabilities,
+        session=session,
+        **kw,
+    )
+
+
 # ---------------------------------------------------------------- per model
-def train_vqvae(cache: MotionCache, model_cfg: dict, training: dict, out_dir: Path, progress=True) -> Path:
+def train_vqvae(
+    cache: MotionCache,
+    model_cfg: dict,
+    training: dict,
+    out_dir: Path,
+    progress=True,
+    init: Path | None = None,
+    session: Session | None = None,
+) -> Path:
+    """The motion prior; with ``init`` (a trained VQ-VAE's stem) it goes on from that model in
+    that model's feature space (its statistics, not the cache's), so a capture model trained
+    on it can be fine-tuned onto the result."""
     config = VqvaeConfig(**model_cfg)
     model = PartVQVAE(config)
-    windows = TrainingWindows(cache, "train", cache.normalizer())
+    init_entry = initialise_from(model, init, "vqvae")
+    normalizer = ModelCard.read(init, "vqvae").normalizer() if init else cache.normalizer()
+    session = session or Session()
+    with session.main_first():
+        windows = TrainingWindows(cache, "train", normalizer, device=session.device, progress=progress)
     masking = MaskingConfig()
 
     def loss_fn(index, rng):
         batch = windows.batch(index, rng, masking)
         _, _, losses = model(batch["features"], batch["valid"])
         usage = sum(q.usage() for q in model.quantizers) / len(model.quantizers)
-        return {**losses, "code_usage": torch.tensor(usage)}
+        return {**losses, "code_usage": torch.tensor(usage, device=session.device)}
 
-    card = ModelCard.for_cache(cache, "vqvae", asdict(config), {"masking": asdict(masking)})
-    return run_training("vqvae", model, loss_fn, len(windows), training, out_dir, card, progress=progress)
+    card = ModelCard.for_cache(
+        cache, "vqvae", asdict(config), {"masking": asdict(masking)}, normalizer, initialised_from=init_entry
+    )
+    return train_on_windows("vqvae", model, loss_fn, windows, training, out_dir, card, session, progress)
 
 
 @torch.no_grad()
-def vqvae_targets(vqvae: PartVQVAE, windows: TrainingWindows, batch: int = 256, progress: bool = True):
-    """The frozen VQ-VAE's latents (2, N, parts, D, T') and code ids (2, N, T', parts) of
-    every window, plain and mirrored: the encoder's targets, computed once."""
-    latents, ids = [], []
-    for mirrored in (False, True):
-        part_latents, part_ids = [], []
-        for start in tqdm(
-            range(0, len(windows), batch),
-            desc="targets" + (" (mirrored)" if mirrored else ""),
-            disable=not progress,
-            file=sys.stderr,
-        ):
-            stop = min(start + batch, len(windows))
-            features = windows.mirrored_features(start, stop) if mirrored else windows.features[start:stop]
-            z = vqvae.encode_parts(torch.from_numpy(features))
-            part_latents.append(torch.stack(z, dim=1))
-            part_ids.append(torch.stack([q.indices(zp) for q, zp in zip(vqvae.quantizers, z)], dim=-1))
-        latents.append(torch.cat(part_latents))
-        ids.append(torch.cat(part_ids))
-    return torch.stack(latents), torch.stack(ids)
+def vqvae_targets(vqvae: PartVQVAE, features: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The frozen VQ-VAE's latents (per part (B, D, T')) and code ids (B, T', parts) of a
+    batch's (normalised, mirrored where mirrored) features: the encoder's targets."""
+    z = vqvae.encode_parts(features)
+    return list(z), torch.stack([q.indices(zp) for q, zp in zip(vqvae.quantizers, z)], dim=-1)
 
 
 def train_ego4o(
@@ -94,36 +116,45 @@ def train_ego4o(
     text_backend: str = "minilm",
     image_stem: Path | None = None,
     init: Path | None = None,
+    session: Session | None = None,
 ) -> Path:
     """The capture model; with ``image_stem`` (an image model from ``ego4o-train image``) it
     also learns from the cache's egocentric views, encoded by that model; with ``init`` (a
     trained capture model's stem, of the same config) it starts from that model's weights."""
     from ..models.feature_encoders import make_text_encoder
 
+    session = session or Session()
     vqvae, vqvae_card = load_vqvae(vqvae_stem)
     vqvae.requires_grad_(False)
+    vqvae.to(session.device)
     image_table = image_entry = None
     if image_stem is not None:
         from .image import cached_features
 
-        image_dim, image_table, image_entry = cached_features(image_stem, cache)
+        with session.main_first():
+            image_dim, image_table, image_entry = cached_features(image_stem, cache, progress)
         model_cfg = {**model_cfg, "image_dim": image_dim}
     config = EncoderConfig(**model_cfg)
     model = Ego4oModel.from_vqvae(vqvae, config)
     init_entry = initialise_from(model, init, "ego4o")
+    if init and ModelCard.read(init, "ego4o").initialised_from["vqvae"]["sha256"] != vqvae_card.weights_sha256:
+        # Moving onto another motion prior (e.g. one fine-tuned on more motion): the encoder
+        # goes on from ``init``, the decoder and codebooks are the new prior's.
+        fresh = Ego4oModel.from_vqvae(vqvae, config)
+        model.decoder.load_state_dict(fresh.decoder.state_dict())
+        model.codebooks.copy_(fresh.codebooks)
     # Ego4o lives in the VQ-VAE's feature space: the same statistics, whatever the cache says.
     normalizer = vqvae_card.normalizer()
-    windows = TrainingWindows(cache, "train", normalizer)
-    windows.text_table = text_table(cache, make_text_encoder(text_backend), texts=windows.all_texts())
+    with session.main_first():
+        windows = TrainingWindows(cache, "train", normalizer, device=session.device, progress=progress)
+        windows.text_table = text_table(cache, make_text_encoder(text_backend), texts=windows.all_texts())
     windows.image_table, windows.image_views = image_table, config.image_views
     masking, training, weights = training_options(training, windows.features.shape[1])
-    all_latents, all_ids = vqvae_targets(vqvae, windows, progress=progress)
+    weights = weights.to(session.device) if weights is not None else None
 
     def loss_fn(index, rng):
         batch = windows.batch(index, rng, masking)
-        which = batch["mirrored"].long()
-        targets = list(all_latents[which, torch.from_numpy(index)].unbind(1))
-        target_ids = all_ids[which, torch.from_numpy(index)]
+        targets, target_ids = vqvae_targets(vqvae, batch["features"])
         latents, logits = model.encoder(
             batch["imu"],
             batch["present"],
@@ -157,8 +188,8 @@ def train_ego4o(
             **init_entry,
         },
     )
-    return run_training(
-        "ego4o", model, loss_fn, len(windows), training, out_dir, card, param_groups=groups, progress=progress
+    return train_on_windows(
+        "ego4o", model, loss_fn, windows, training, out_dir, card, session, progress, param_groups=groups
     )
 
 
@@ -195,6 +226,7 @@ def train_baseline(
     progress: bool = True,
     vqvae_stem: Path | None = None,
     init: Path | None = None,
+    session: Session | None = None,
 ) -> Path:
     """The LSTM peer; with ``vqvae_stem`` it uses that VQ-VAE's feature statistics, so
     that both methods are trained on identically normalised targets; ``init`` as for Ego4o."""
@@ -202,8 +234,11 @@ def train_baseline(
     model = LstmBaseline(config)
     init_entry = initialise_from(model, init, "baseline")
     normalizer = load_vqvae(vqvae_stem)[1].normalizer() if vqvae_stem else cache.normalizer()
-    windows = TrainingWindows(cache, "train", normalizer)
+    session = session or Session()
+    with session.main_first():
+        windows = TrainingWindows(cache, "train", normalizer, device=session.device, progress=progress)
     masking, training, weights = training_options(training, windows.features.shape[1])
+    weights = weights.to(session.device) if weights is not None else None
 
     def loss_fn(index, rng):
         batch = windows.batch(index, rng, masking)
@@ -213,7 +248,7 @@ def train_baseline(
     card = ModelCard.for_cache(
         cache, "baseline", asdict(config), {"masking": asdict(masking)}, normalizer, initialised_from=init_entry
     )
-    return run_training("baseline", model, loss_fn, len(windows), training, out_dir, card, progress=progress)
+    return train_on_windows("baseline", model, loss_fn, windows, training, out_dir, card, session, progress)
 
 
 def fit_code_captioner(cache: MotionCache, out_dir: Path, vqvae_stem: Path) -> Path:
@@ -247,8 +282,10 @@ def train(
     ego4o: Path | None = None,
     image: Path | None = None,
     init: Path | None = None,
+    device: str = "auto",
 ) -> Path:
-    """One model, as ``ego4o-train KIND`` asks (``init``: start ego4o or baseline from a trained one)."""
+    """One model, as ``ego4o-train KIND`` asks (``init``: start vqvae, ego4o or baseline from a
+    trained one; ``device``: auto, cpu or cuda). Under torchrun, every rank runs this."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
     cache = MotionCache(cache_dir)
@@ -257,19 +294,28 @@ def train(
         training = {**training, "steps": steps}
     if kind in ("ego4o", "captioner", "baseline", "lm_captioner") and vqvae is None:
         raise ValueError(f"{kind} needs a trained VQ-VAE (--vqvae STEM)")
+    if init is not None and kind not in ("vqvae", "ego4o", "baseline", "lm_captioner"):
+        raise ValueError(f"--init fine-tunes vqvae, ego4o, baseline or lm_captioner, not {kind}")
+    session = Session.start(device)
+    if not session.is_main:
+        progress = False
     torch.manual_seed(int(training.get("seed", 0)))
     if kind == "vqvae":
-        return train_vqvae(cache, model_cfg, training, out_dir, progress)
+        return train_vqvae(cache, model_cfg, training, out_dir, progress, init=init, session=session)
     if kind == "ego4o":
-        return train_ego4o(cache, model_cfg, training, out_dir, vqvae, progress, image_stem=image, init=init)
+        return train_ego4o(
+            cache, model_cfg, training, out_dir, vqvae, progress, image_stem=image, init=init, session=session
+        )
     if kind == "baseline":
-        return train_baseline(cache, model_cfg, training, out_dir, progress, vqvae, init=init)
+        return train_baseline(cache, model_cfg, training, out_dir, progress, vqvae, init=init, session=session)
     if kind == "image":  # the egocentric image encoder: models/image_model.py
         from .image import train_image_model
 
-        return train_image_model(cache, model_cfg, training, out_dir, progress)
+        return train_image_model(cache, model_cfg, training, out_dir, progress, session=session)
     if kind == "lm_captioner":  # the language-model captioner: models/lm_training.py
         from .lm import train_lm_captioner
 
-        return train_lm_captioner(cache, model_cfg, training, out_dir, vqvae, ego4o, progress, image_stem=image)
+        return train_lm_captioner(
+            cache, model_cfg, training, out_dir, vqvae, ego4o, progress, image_stem=image, session=session, init=init
+        )
     return fit_code_captioner(cache, out_dir, vqvae)

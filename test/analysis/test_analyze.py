@@ -15,14 +15,14 @@ import pytest
 
 from ego4o_ros.analysis import AnalysisConfig, analyze_bags
 from ego4o_ros.analysis.cdr import decode_imu
-from ego4o_ros.analysis.messages import imu_template, marker_values, output_templates, pose_values
+from ego4o_ros.analysis.messages import imu_template, marker_values, output_templates, pose_values, string_cdr
 from ego4o_ros.analysis.pipeline import ros_body_poses
 from ego4o_ros.analysis.reading import convert_stream
-from ego4o_ros.analysis.recording import write_replay_bag
+from ego4o_ros.analysis.recording import tile_bag, write_replay_bag
 from ego4o_ros.analysis.report import FIGURES
 from ego4o_ros.analysis.scoring import score_pairs
 from ego4o_ros.core import frames, imu, joint_angles
-from ego4o_ros.core.bag import bag_topics, deserialize, read_bag, standard_typestore
+from ego4o_ros.core.bag import BagWriter, TopicSpec, bag_topics, deserialize, read_bag, standard_typestore
 from ego4o_ros.live.replay import ReplayConfig
 from ego4o_ros.live.scoring import canonical, matched_pairs
 from ego4o_ros.live.sensors import ImuConvention, to_body_frame
@@ -139,6 +139,57 @@ def test_bulk_conversion_equals_the_fusion_nodes_per_sample_conversion(conventio
     stream = convert_stream("head", "imu/head", decoded, replace(convention, frame_id="other"))
     assert stream.rejected["not_finite"] == 1 and stream.rejected["bad_orientation"] == 1
     assert len(stream.stamps_ns) == 1
+
+
+def test_a_short_recording_repeated_is_a_long_one_with_every_stamp_moved_on(tmp_path):
+    """``tile_bag`` (the benchmark's long bags from a short recording): the IMU stream goes
+    on without a gap or a repeat, nested stamps (every marker of a MarkerArray) move with
+    their message, bag times keep their offset to the stamps, start-up messages stay out."""
+    rng = np.random.default_rng(0)
+    start = 1_700_000_000_000_000_000
+    stamps = start + np.arange(200, dtype=np.int64) * 10_000_000  # 2 s of one IMU at 100 Hz
+    values = np.concatenate([np.tile([0.0, 0.0, 0.0, 1.0], (200, 1)), rng.normal(size=(200, 3))], axis=1)
+    marker_stamps = stamps[::10]
+    markers = output_templates()["skeleton_markers"].encode(marker_stamps, marker_values(rng.normal(size=(20, 22, 3))))
+    source = tmp_path / "short"
+    topics = [
+        TopicSpec("/imu/head", "sensor_msgs/msg/Imu"),
+        TopicSpec("/skeleton_markers", "visualization_msgs/msg/MarkerArray", "reliable"),
+        TopicSpec("/description", "std_msgs/msg/String", "reliable"),
+    ]
+    with BagWriter(source, topics) as writer:
+        writer.write("/description", start - 5 * 10**9, string_cdr("loading"))  # before the data: start-up
+        for stamp, row in zip(stamps, imu_template("head_imu").encode(stamps, values)):
+            writer.write("/imu/head", int(stamp) + 1_000_000, row.tobytes())
+        for stamp, row in zip(marker_stamps, markers):
+            writer.write("/skeleton_markers", int(stamp) + 2_000_000, row.tobytes())
+        writer.write("/description", int(stamps[150]), string_cdr("a person walks"))
+    long = tile_bag(source, tmp_path / "long", 5.0)
+    assert bag_topics(long) == {
+        "/imu/head": ("sensor_msgs/msg/Imu", 500),
+        "/skeleton_markers": ("visualization_msgs/msg/MarkerArray", 50),
+        "/description": ("std_msgs/msg/String", 2),
+    }
+    received = {"/imu/head": [], "/skeleton_markers": [], "/description": []}
+    for message in read_bag(long):
+        msg = deserialize(message)
+        if message.topic == "/description":
+            received[message.topic].append((message.timestamp_ns, msg.data))
+            continue
+        headers = [m.header for m in msg.markers] if message.topic == "/skeleton_markers" else [msg.header]
+        header_stamps = {h.stamp.sec * 10**9 + h.stamp.nanosec for h in headers}
+        assert len(header_stamps) == 1
+        received[message.topic].append((message.timestamp_ns, header_stamps.pop()))
+    imu_times = np.array(received["/imu/head"])
+    assert np.array_equal(imu_times[:, 1], start + np.arange(500) * 10_000_000)
+    assert np.all(imu_times[:, 0] - imu_times[:, 1] == 1_000_000)
+    marker_times = np.array(received["/skeleton_markers"])
+    assert np.array_equal(marker_times[:, 1], start + np.arange(50) * 100_000_000)
+    assert np.all(marker_times[:, 0] - marker_times[:, 1] == 2_000_000)
+    assert received["/description"] == [
+        (int(stamps[150]), "a person walks"),
+        (int(stamps[150]) + 2 * 10**9, "a person walks"),
+    ]
 
 
 # -- whole bags -------------------------------------------------------------------------------

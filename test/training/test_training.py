@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from ego4o_ros import paths
 from ego4o_ros.core.dataset import DatasetConfig, MotionCache
 from ego4o_ros.models import ModelCard
 from ego4o_ros.models.image_model import image_tag, load_image_encoder
@@ -40,13 +39,9 @@ lm_captioner:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, two_walks):
     root = tmp_path_factory.mktemp("e2e")
-    source = root / "clips"
-    source.mkdir()
-    for suffix in (".bvh", ".json"):
-        shutil.copy(paths.SAMPLE_CLIP.with_suffix(suffix), source)
-        shutil.copy(paths.SAMPLE_CLIP.with_suffix(suffix), source / ("dataset-2_walk_normal_002" + suffix))
+    source = two_walks
     cache = root / "cache"
     build(source, cache, DatasetConfig(window=32, stride=16, validation_percent=0.0), workers=1, progress=False)
     render_cache_images(source, cache, progress=False)
