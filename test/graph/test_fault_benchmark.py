@@ -77,6 +77,8 @@ def test_pose_offset_finds_stamps_that_lie_about_their_pose():
     # Stamps 3 frames early (the pose at s + 3/30 stamped s), as after the issue-13 stamp drift.
     early = pose_offsets([(t[0], t[-1])], (t[10:-10], noisy[13:-7]), (t, truth), 30.0)
     assert [o["offset_frames"] for o in early] == [3]
+    one = pose_offsets([(t[0], t[-1])], (t[10:-10], noisy[11:-9]), (t, truth), 30.0)
+    assert [o["offset_frames"] for o in one] == [1]  # a single frame is still caught (gain > 1 mm)
 
 
 def test_memory_growth_from_the_20_percent_mark():
