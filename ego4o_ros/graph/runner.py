@@ -259,9 +259,11 @@ def run_bridged(params, bridge, duration, bag, record, foxglove, robot, domain_i
         until = f"for {duration:g} s" if duration else "until Ctrl-C"
         print(f"ego4o-capture: streaming from the devices ({bridge}) {until}", flush=True)
         started = time.monotonic()
+        from rclpy.executors import ExternalShutdownException
+
         try:
             graph.spin_until(lambda: duration is not None and time.monotonic() - started >= duration)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C: in Python, or in rclpy's wait
             pass
         fusion = nodes["fusion"].fusion
         summary = monitor.summary(nodes["fusion"].lookahead_s, fusion.capture.fps)
