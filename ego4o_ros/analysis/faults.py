@@ -130,6 +130,7 @@ class FaultRecord:
     repair_dir: Path  # where a torn bag is repaired (on a copy, removed after reading)
     origin: float | None = None  # stamp of the first forwarded sample
     forwarded: dict[str, array] = field(default_factory=dict)  # stamps the relay forwarded, per sensor
+    received: dict[str, array] = field(default_factory=dict)  # stamps of the IMU samples the fusion node took
     dropped_by_relay: dict[str, int] = field(default_factory=dict)
     sent: dict[str, int] = field(default_factory=lambda: {kind: 0 for kind in KINDS})  # malformed, by kind
     flood_sent: int = 0
@@ -148,13 +149,15 @@ class FaultRecord:
     def __post_init__(self):
         for name in (*self.sites, CAMERA):
             self.forwarded.setdefault(name, array("d"))
+            self.received.setdefault(name, array("d"))
             self.dropped_by_relay.setdefault(name, 0)
 
     def bookkeeping_bytes(self) -> int:
         """About what the benchmark keeps in memory (outputs, ground truth, forwarded stamps):
         part of the RSS growth that is not the fusion node's."""
         poses = (len(self.predicted) + len(self.truth)) * (22 * 3 * 4 + 112 + 100)
-        return poses + len(self.joint_states) * 150 + sum(len(a) * 8 for a in self.forwarded.values())
+        stamps = sum(len(a) * 8 for a in (*self.forwarded.values(), *self.received.values()))
+        return poses + len(self.joint_states) * 150 + stamps
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,6 +182,27 @@ def covered_intervals(forwarded: dict[str, np.ndarray], max_gap: float) -> list[
         else:
             merged.append([a, b])
     return [(a, b) for a, b in merged]
+
+
+def transport_loss(forwarded: dict[str, np.ndarray], received: dict[str, np.ndarray], origin: float) -> dict:
+    """IMU samples the relay sent that never reached the fusion node (best-effort transport):
+    how many, and the longest run of consecutive sent samples lost (its span and when, s
+    after ``origin``)."""
+    lost = total = 0
+    longest, longest_at = 0.0, None
+    for site, sent in forwarded.items():
+        sent = np.asarray(sent, np.float64)
+        missing = ~np.isin(sent, received.get(site, np.zeros(0)))
+        lost, total = lost + int(missing.sum()), total + len(sent)
+        if not missing.any():
+            continue
+        edges = np.diff(np.r_[0, missing.astype(np.int8), 0])
+        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+            before = sent[a - 1] if a > 0 else sent[a]
+            after = sent[b] if b < len(sent) else sent[b - 1]
+            if after - before > longest:
+                longest, longest_at = float(after - before), float(before - origin)
+    return {"lost": lost, "sent": total, "longest_hole_s": longest, "longest_hole_at_s": longest_at}
 
 
 def output_continuity(intervals, stamps: np.ndarray, fps: float, lookahead: int, eps: float = 1e-4) -> dict:
@@ -379,9 +403,17 @@ def measure_run(record: FaultRecord) -> dict:
     f, sites = record.fusion, record.sites
     fps, lookahead = f["fps"], f["lookahead_frames"]
     imu_forwarded = {s: np.frombuffer(record.forwarded[s], np.float64) for s in sites}
+    imu_received = {s: np.frombuffer(record.received[s], np.float64) for s in sites}
     intervals = covered_intervals(imu_forwarded, f["max_sensor_age_s"])
     out_stamps = np.array(sorted({s for s, _ in record.joint_states}))
-    continuity = output_continuity(intervals, out_stamps, fps, lookahead)
+    # The node is judged on what reached it: best-effort transport on a loaded machine may lose
+    # samples the relay sent (counted apart, ``transport``); normally the two are the same.
+    received_intervals = covered_intervals(imu_received, f["max_sensor_age_s"])
+    continuity = output_continuity(received_intervals, out_stamps, fps, lookahead)
+    continuity_forwarded = output_continuity(intervals, out_stamps, fps, lookahead)
+    for measured in (continuity, continuity_forwarded):
+        at = measured["longest_gap_at"]
+        measured["longest_gap_at_s"] = None if at is None else at - (record.origin or 0.0)
     inputs = np.concatenate(list(imu_forwarded.values())) if imu_forwarded else np.zeros(0)
     grid = grid_residual(out_stamps, inputs, fps)
     predicted = sorted(record.predicted.items())
@@ -457,6 +489,8 @@ def measure_run(record: FaultRecord) -> dict:
         "covered_spans": len(intervals),
         "covered_s": sum(b - a for a, b in intervals),
         "continuity": continuity,
+        "continuity_forwarded": continuity_forwarded,
+        "transport": transport_loss(imu_forwarded, imu_received, record.origin or 0.0),
         "frames_published_total": len(out_stamps),
         "fusion_dropped": stats["dropped"],
         "fusion_gap_frames": stats["gap_frames"],

@@ -21,9 +21,11 @@ benchmark's own that is relay, injector and monitor at once:
 
 Measured, from what the graph published rather than what the fusion node says about itself:
 crashes (exceptions out of this process's callbacks, child processes that died unasked); output
-frames expected over the spans where at least one IMU was forwarded (the last ``lookahead``
-frames before every-sensor outages are never made, by design: their look-ahead data does not
-exist) against those published, and the longest gap in the output while a sensor was present;
+frames expected over the spans where at least one IMU sample reached the fusion node (the last
+``lookahead`` frames before every-sensor outages are never made, by design: their look-ahead
+data does not exist) against those published, and the longest gap in the output while a sensor
+was present; beside it, the samples forwarded but lost by the best-effort transport (a loaded
+machine can starve a reader for a second) and the frames that cost, reported, not the node's;
 the stamp error, from two independent checks: every output stamp on the data's grid (within a
 stream, ``first + k / fps``; a stream starts on a forwarded sample's stamp or continues the grid
 of the stream before it) and, per span between outages, the frame offset ``k`` that best matches

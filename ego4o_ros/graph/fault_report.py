@@ -41,6 +41,8 @@ def _reasons(counted: dict[str, int], expected: dict[str, int]) -> str:
 def table(r: dict) -> str:
     met = targets_met(r)
     c, grid, rec, mem, d = r["continuity"], r["grid"], r["recorder"], r["memory"], r["descriptions"]
+    t, cf = r["transport"], r["continuity_forwarded"]
+    gap_at = f" at {c['longest_gap_at_s']:.1f} s" if c["longest_gap_s"] > 1 / FPS + 1e-3 else ""
     yes = lambda ok: "yes" if ok else "**no**"
     offsets = r["pose_offsets"]
     window = d["flood_window_s"]
@@ -87,7 +89,7 @@ def table(r: dict) -> str:
             "",
         ),
         (
-            "output frames expected / published while any IMU present",
+            "output frames expected / published while any IMU present (samples the fusion node received)",
             f"{c['expected']:,} / {c['published']:,} (missing {c['missing']}; fusion counted dropped "
             f"{r['fusion_dropped']}, stream restarts {r['fusion_restarts']})",
             "all",
@@ -95,9 +97,21 @@ def table(r: dict) -> str:
         ),
         (
             "longest output gap while any IMU present",
-            f"{1000 * c['longest_gap_s']:.1f} ms",
+            f"{1000 * c['longest_gap_s']:.1f} ms{gap_at}",
             f"<= {1000 / FPS:.1f} ms (one frame)",
             yes(c["longest_gap_s"] <= 1 / FPS + 1e-3),
+        ),
+        (
+            "IMU samples sent but lost in transport (best effort) / output frames they cost",
+            f"{t['lost']:,} of {t['sent']:,}"
+            + (
+                f" (longest hole {1000 * t['longest_hole_s']:.0f} ms at {t['longest_hole_at_s']:.1f} s)"
+                if t["lost"]
+                else ""
+            )
+            + f" / {cf['missing']} of {cf['expected']:,} expected from what was sent",
+            "",
+            "",
         ),
         ("outputs with no sensor present", str(c["outside"]), "0", yes(c["outside"] == 0)),
         (

@@ -117,6 +117,22 @@ class FaultRun:
         self.rng = np.random.default_rng(config.seed + 1)
         self.last_forwarded: dict[str, float] = {}
 
+    def _record_received(self, node) -> None:
+        """Keep the stamps of the IMU samples the fusion node took: what reached it through the
+        transport (``analysis.faults.transport_loss`` compares them with what was sent)."""
+        fusion, received = node.fusion, self.record.received
+        push = fusion.push_imu
+
+        def push_and_record(site, stamp, *args, **kwargs):
+            buffer = fusion.capture.buffers[site]
+            before = buffer.accepted
+            warnings = push(site, stamp, *args, **kwargs)
+            if buffer.accepted > before:
+                received[site].append(stamp)
+            return warnings
+
+        fusion.push_imu = push_and_record
+
     # -- the benchmark's node: relay and monitor -------------------------------------------
     def _now(self) -> float:
         return self.node.get_clock().now().nanoseconds * 1e-9
@@ -345,6 +361,7 @@ class FaultRun:
             recorder = graph.start_process(specs["recorder"], {"recorder": {"output": str(record.bags[0])}}, logs)
             children = [captioning, recorder]
             self.fusion = fusion = graph.start_node(specs["fusion"], fusion_overrides)
+            self._record_received(fusion)
             self._setup_node(graph.create_node("fault_benchmark"))
             names = {c.name for c in children}
             try:

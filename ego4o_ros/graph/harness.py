@@ -19,6 +19,7 @@ helpers (``start_child``, ``node_arguments``) work without it.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -194,6 +195,7 @@ class Harness:
         self.processes: list[NodeProcess] = []
         self.commands: list[subprocess.Popen] = []
         self.executor = None
+        self._frozen = False  # objects taken out of the garbage collector's walks (start_node)
 
     @property
     def params(self) -> Path:
@@ -236,8 +238,13 @@ class Harness:
 
     def start_node(self, spec, overrides: dict | None = None):
         """The node class of ``spec``, in this process, with the parameter file and overrides."""
+        from ..nodes.common import freeze_startup_objects
+
         node_class = getattr(importlib.import_module(spec.module), spec.node_class)
-        return self.add(node_class(cli_args=self.arguments(spec, overrides)))
+        node = self.add(node_class(cli_args=self.arguments(spec, overrides)))
+        freeze_startup_objects()  # as in a node's own process; undone at close
+        self._frozen = True
+        return node
 
     def remove(self, *nodes) -> None:
         """Destroy nodes now (not at teardown)."""
@@ -393,5 +400,8 @@ class Harness:
                 rclpy.try_shutdown()
         finally:
             stop_processes(children)
+            if self._frozen:  # this process goes on (a test run): its nodes' objects can be collected again
+                gc.unfreeze()
+                self._frozen = False
         if errors and raise_errors:
             raise errors[0]

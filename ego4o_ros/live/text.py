@@ -178,6 +178,8 @@ class TextInput(NewestOnlyWorker):
         self.gate = gate or TextGate()
         self.cache = LruCache(cache_capacity)
         self.errors = 0  # texts the encoder failed on or encoded to non-finite numbers
+        # Lazy initialisation (and its memory) now, not when the first description arrives.
+        encoder.encode(["a person stands still."])
 
     def offer(self, text: str, now: float, stamp: float) -> str | None:
         """None if accepted (``now``: a monotonic clock for the rate limit; ``stamp``: the

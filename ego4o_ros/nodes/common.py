@@ -3,6 +3,7 @@ markers, SMPL, diagnostics), the main loop."""
 
 from __future__ import annotations
 
+import gc
 import importlib
 import signal
 import threading
@@ -277,6 +278,16 @@ def spin_until_shutdown(node, until=None) -> int:
     return 0
 
 
+def freeze_startup_objects() -> None:
+    """Take every object alive now (imported modules, loaded models) out of the garbage
+    collector's walks: a full collection then visits only what was made since. Without it,
+    a process holding torch and the models tracks ~570k objects and each full collection
+    stalls it for 150-300 ms (measured: 8 in 150 s of the live graph, the fusion node's p99
+    latency 104 ms). Called once a node is built; ``gc.unfreeze`` undoes it."""
+    gc.collect()
+    gc.freeze()
+
+
 def run_node(node_class, args=None, until=None) -> int:
     """A node's ``main``: bad parameters or files end it with one line on stderr (exit 2),
     not a traceback."""
@@ -304,7 +315,11 @@ def run_node(node_class, args=None, until=None) -> int:
         except Exception:  # the half-built node's handles: nothing left to save
             pass
         return 2
-    return spin_until_shutdown(node, None if until is None else (lambda: until(node)))
+    freeze_startup_objects()
+    try:
+        return spin_until_shutdown(node, None if until is None else (lambda: until(node)))
+    finally:
+        gc.unfreeze()  # a process that goes on (a test calling main) can collect the node again
 
 
 def message_class(msgtype: str):

@@ -21,6 +21,7 @@ from ego4o_ros.analysis.faults import (
     memory_growth,
     output_continuity,
     pose_offsets,
+    transport_loss,
 )
 from ego4o_ros.core import frames
 from ego4o_ros.graph.fault_benchmark import FaultConfig, run_fault_benchmark
@@ -64,6 +65,20 @@ def test_continuity_and_grid_measures_find_missing_frames_and_off_grid_stamps():
     jitter = stamps.copy()
     jitter[10] += 0.002
     assert grid_residual(jitter, inputs, fps)["within_s"] == pytest.approx(0.002, abs=1e-6)
+
+
+def test_transport_loss_counts_samples_sent_and_never_received():
+    sent = {"head": 100.0 + np.arange(300) / 100, "left_wrist": 100.0 + np.arange(300) / 100}
+    assert transport_loss(sent, sent, 100.0) == {
+        "lost": 0,
+        "sent": 600,
+        "longest_hole_s": 0.0,
+        "longest_hole_at_s": None,
+    }
+    received = {"head": np.delete(sent["head"], np.arange(100, 150)), "left_wrist": np.delete(sent["left_wrist"], [7])}
+    loss = transport_loss(sent, received, 100.0)
+    assert loss["lost"] == 51 and loss["sent"] == 600
+    assert loss["longest_hole_s"] == pytest.approx(0.51) and loss["longest_hole_at_s"] == pytest.approx(0.99)
 
 
 def test_pose_offset_finds_stamps_that_lie_about_their_pose():
@@ -110,8 +125,11 @@ def test_short_fault_run_of_the_real_graph(tmp_path):
     for group in ("imu", "image", "text"):
         for reason, sent in results["expected_reasons"][group].items():
             assert 0.8 * sent <= results["rejected"][group][reason], (group, reason)
-    continuity = results["continuity"]
+    continuity = results["continuity"]  # over what reached the fusion node (transport loss apart)
     assert continuity["expected"] > 1000 and continuity["published"] == continuity["expected"]
+    transport = results["transport"]
+    assert transport["sent"] > 10_000 and 0 <= transport["lost"] < 0.05 * transport["sent"], transport
+    assert results["continuity_forwarded"]["expected"] >= continuity["expected"]
     assert results["worst_offset_frames"] == 0
     d = results["descriptions"]
     window = d["flood_window_s"]

@@ -380,11 +380,12 @@ def test_text_input_encodes_off_the_caller_caches_and_counts_failures():
     text = TextInput(
         Encoder(), lambda embedding, stamp: received.append((embedding, stamp)), TextGate(min_interval_s=0)
     )
+    assert Encoder.calls == 1 and not received  # warmed up at start: the first description pays no lazy setup
     assert text.offer("a person walks forward.", 0.0, 10.0) is None
     assert text.wait_idle()
     assert len(received) == 1 and received[0][1] == 10.0 and received[0][0][0] == len("a person walks forward.")
     assert text.offer("a person walks forward.", 1.0, 11.0) is None  # cached: no second encoding
-    assert Encoder.calls == 1 and len(received) == 2 and received[1][1] == 11.0
+    assert Encoder.calls == 2 and len(received) == 2 and received[1][1] == 11.0
     assert text.offer("#$%^&*", 2.0, 12.0) == "not_text"
     assert text.offer("the encoder will explode here", 3.0, 13.0) is None
     assert text.wait_idle() and text.errors == 1 and len(received) == 2

@@ -114,7 +114,8 @@ def test_bag_replays_faster_than_real_time_into_fusion_on_the_bag_clock(graph, r
     wall = time.monotonic() - started
     stamps = np.array([to_seconds(s.header.stamp) for s in states])
     assert wall < 0.3 + 2.0 / 2 + 0.6  # 2 s of data at 2x
-    assert len(imu_count) >= 195  # the bag's head IMU, republished
+    in_bag = bag_topics(recorded_bag)["/" + interface.imu_topic("head")][1]
+    assert len(imu_count) >= 0.95 * in_bag  # the bag's head IMU, republished (best effort, at 2x)
     assert np.all(np.diff(clock) >= 0) and clock[-1] - clock[0] == pytest.approx(2.0, abs=0.1)
     assert len(stamps) >= 55  # ~60 frames of the 2 s, none skipped
     np.testing.assert_allclose(np.diff(stamps), 1 / 30, atol=1e-4)
