@@ -149,8 +149,7 @@ def train_ego4o(
         windows = TrainingWindows(cache, "train", normalizer, device=session.device, progress=progress)
         windows.text_table = text_table(cache, make_text_encoder(text_backend), texts=windows.all_texts())
     windows.image_table, windows.image_views = image_table, config.image_views
-    masking, training, weights = training_options(training, windows.features.shape[1])
-    weights = weights.to(session.device) if weights is not None else None
+    masking, training, weights = training_options(training, windows.features.shape[1], session.device)
 
     def loss_fn(index, rng):
         batch = windows.batch(index, rng, masking)
@@ -208,14 +207,17 @@ def initialise_from(model: torch.nn.Module, stem: Path | None, kind: str) -> dic
     return {"init": {"file": Path(stem).name, "sha256": card.weights_sha256}}
 
 
-def training_options(training: dict, frames: int) -> tuple[MaskingConfig, dict, torch.Tensor | None]:
+def training_options(
+    training: dict, frames: int, device: torch.device | str = "cpu"
+) -> tuple[MaskingConfig, dict, torch.Tensor | None]:
     """A ``training:`` section's masking (``MaskingConfig``; the peer gets the same), the rest
     for the loop, and the frame weights of ``present_weight`` / ``present_frames`` (the loss
-    on the newest frames of a window, which online capture reports: ``present_weights``)."""
+    on the newest frames of a window, which online capture reports: ``present_weights``), on
+    ``device``."""
     masking = MaskingConfig(**training.get("masking", {}))
     rest = {k: v for k, v in training.items() if k != "masking"}  # the card keeps all of ``masking``
     weights = present_weights(frames, float(rest.get("present_weight", 0.0)), int(rest.get("present_frames", 16)))
-    return masking, rest, weights
+    return masking, rest, None if weights is None else weights.to(device)
 
 
 def train_baseline(
@@ -237,8 +239,7 @@ def train_baseline(
     session = session or Session()
     with session.main_first():
         windows = TrainingWindows(cache, "train", normalizer, device=session.device, progress=progress)
-    masking, training, weights = training_options(training, windows.features.shape[1])
-    weights = weights.to(session.device) if weights is not None else None
+    masking, training, weights = training_options(training, windows.features.shape[1], session.device)
 
     def loss_fn(index, rng):
         batch = windows.batch(index, rng, masking)
