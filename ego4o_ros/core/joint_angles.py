@@ -76,21 +76,45 @@ def _kabsch(rest: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return np.swapaxes(vt, -1, -2) @ fix @ np.swapaxes(u, -1, -2)
 
 
+def _depth(j: int) -> int:
+    return 0 if body.PARENTS[j] < 0 else 1 + _depth(body.PARENTS[j])
+
+
+# The tree level by level (8 levels for 22 joints), each level's joints split by how their
+# rotation is fitted: a level's joints depend only on the levels above, so each group is one
+# batched computation (live, one frame: ~3x faster than joint by joint).
+_LEVELS = tuple(
+    tuple(
+        tuple(j for j in range(body.NUM_JOINTS) if _depth(j) == depth and kind(j))
+        for kind in (
+            lambda j: len(CHILDREN[j]) > 1 or body.PARENTS[j] < 0,  # Kabsch
+            lambda j: len(CHILDREN[j]) == 1 and body.PARENTS[j] >= 0,  # smallest rotation after the parent's
+            lambda j: len(CHILDREN[j]) == 0,  # an end joint: its parent's
+        )
+    )
+    for depth in range(max(map(_depth, range(body.NUM_JOINTS))) + 1)
+)
+
+
 def global_rotations_from_joints(joints: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
     """(..., 22, 3) positions -> (..., 22, 3, 3) global joint rotations (body frame)."""
     offsets = REST_OFFSETS if offsets is None else offsets
     joints = np.asarray(joints, np.float64)
     out = np.empty(joints.shape + (3,))
-    for j, parent in enumerate(body.PARENTS):
-        children = CHILDREN[j]
-        bones = joints[..., children, :] - joints[..., j : j + 1, :]
-        if len(children) > 1 or parent < 0:
-            out[..., j, :, :] = _kabsch(offsets[list(children)], bones)
-        elif len(children) == 1:
-            carried = np.einsum("...ij,j->...i", out[..., parent, :, :], offsets[children[0]])
-            out[..., j, :, :] = _smallest_rotation(carried, bones[..., 0, :]) @ out[..., parent, :, :]
-        else:
-            out[..., j, :, :] = out[..., parent, :, :]
+    parents = np.array(body.PARENTS)
+    for branching, single, ends in _LEVELS:
+        for j in branching:
+            children = list(CHILDREN[j])
+            out[..., j, :, :] = _kabsch(offsets[children], joints[..., children, :] - joints[..., j : j + 1, :])
+        if single:
+            single_list = list(single)
+            child = [CHILDREN[j][0] for j in single]
+            parent_rot = out[..., parents[single_list], :, :]
+            carried = np.einsum("...nij,nj->...ni", parent_rot, offsets[child])
+            bones = joints[..., child, :] - joints[..., single_list, :]
+            out[..., single_list, :, :] = _smallest_rotation(carried, bones) @ parent_rot
+        if ends:
+            out[..., list(ends), :, :] = out[..., parents[list(ends)], :, :]
     return out
 
 

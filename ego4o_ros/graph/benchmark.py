@@ -5,15 +5,17 @@ seconds (default 5 min), pose output at 30 Hz. Replay, captioning and recorder r
 their own processes, as ``ros2 launch`` starts them; the fusion node runs in this
 process so every frame's latency is read where it is published: newest IMU sample's
 stamp -> ``joint_states`` publish. The look-ahead is not in it (the frame is made when
-that sample arrives; it describes the pose ``lookahead`` frames earlier). Dropped
-outputs are grid frames the fusion node skipped plus stamps missing at a subscriber.
+that sample arrives; it describes the pose ``lookahead`` frames earlier). What the graph
+delivers is received by ``monitor`` in a process of its own (a monitor beside the fusion
+node took its CPU and doubled its p99 latency). Dropped outputs are grid frames the fusion
+node skipped plus stamps missing at that subscriber.
 
 With ``--robot g1`` the retarget node runs too (its own process): newest IMU sample's
 stamp (of the frame, noted as the fusion node publishes it) -> ``robot/joint_states``
-received, and with ``--sonic 2|3`` -> SONIC's ZMQ message received by a SUB socket in this
-process (its ``timestamp_realtime`` is the pose's stamp); both also from the fusion node's
-publish (the retarget stage alone); robot frames missing against the fusion node's. CPU per stage: each
-process's CPU time (/proc) over the run, as a share of one core.
+received, and with ``--sonic 2|3`` -> SONIC's ZMQ message received by a SUB socket in the
+monitor process (its ``timestamp_realtime`` is the pose's stamp); both also from the fusion
+node's publish (the retarget stage alone); robot frames missing against the fusion node's.
+CPU per stage: each process's CPU time (/proc) over the run, as a share of one core.
 
 Bag: the live run's bag is replayed (its first ``--bag-seconds``) at each of ``--speeds``
 into a fresh fusion node that follows the bag's /clock; reports the speed-up reached
@@ -27,13 +29,13 @@ import os
 import resource
 import shutil
 import sys
-import threading
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .harness import Harness, merge_overrides, sim_time_overrides
+from .harness import Harness, merge_overrides, sim_time_overrides, stop_processes
 
 
 def process_cpu_s(pid: int) -> float:
@@ -58,83 +60,18 @@ def stamp_key(stamp: float) -> int:
     return int(round(stamp * 1e4))
 
 
-class RobotMonitor:
-    """robot/joint_states (stamp, wall time received) and, given an endpoint, SONIC's ZMQ
-    messages (stamp carried in ``timestamp_realtime``, wall time received, frame indices).
-    Both listen in threads of their own (their own rclpy executor, their own ZMQ socket), so
-    the times are not those at which the busy fusion node's executor gets round to them."""
+def note_frames(live_fusion) -> dict[int, tuple[float, float]]:
+    """Per frame the fusion node publishes (``live.fusion``'s ``frame_published``), noted in
+    its process: stamp key -> (its newest IMU sample's stamp, wall time published)."""
+    frames: dict[int, tuple[float, float]] = {}
+    report = live_fusion.frame_published
 
-    def __init__(self, sonic_endpoint: str | None = None):
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-        from sensor_msgs.msg import JointState
+    def frame_published(now, frame):
+        frames[stamp_key(frame.stamp)] = (frame.newest_sample, time.time())
+        report(now, frame)
 
-        from .. import interface
-        from ..nodes.common import reliable_qos, to_seconds
-
-        self.joint_states: list[tuple[float, float]] = []
-        self.zmq: list[tuple[float, float, list[int], int]] = []  # (stamp, received, indices, version)
-        self.fusion_frames: dict[int, tuple[float, float]] = {}  # see watch()
-        self.node = rclpy.create_node("graph_benchmark_robot_monitor")
-        self.node.create_subscription(
-            JointState,
-            interface.ROBOT_JOINT_STATES,
-            lambda m: self.joint_states.append((to_seconds(m.header.stamp), time.time())),
-            reliable_qos(100),
-        )
-        self.executor = SingleThreadedExecutor()
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._spin, daemon=True)]
-        if sonic_endpoint:
-            self._threads.append(threading.Thread(target=self._listen, args=(sonic_endpoint,), daemon=True))
-        for thread in self._threads:
-            thread.start()
-
-    def watch(self, live_fusion) -> None:
-        """Note, per frame the fusion node publishes (``live.fusion``'s ``frame_published``):
-        its stamp -> (newest IMU sample's stamp, wall time published)."""
-        report = live_fusion.frame_published
-
-        def frame_published(now, frame):
-            self.fusion_frames[stamp_key(frame.stamp)] = (frame.newest_sample, time.time())
-            report(now, frame)
-
-        live_fusion.frame_published = frame_published
-
-    def _spin(self) -> None:
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def _listen(self, endpoint: str) -> None:
-        import zmq
-
-        from ..retarget.sonic import DEFAULT_TOPIC, unpack
-
-        context = zmq.Context()
-        socket = context.socket(zmq.SUB)
-        socket.connect(endpoint)
-        socket.setsockopt(zmq.SUBSCRIBE, DEFAULT_TOPIC.encode())
-        raw = []
-        while not self._stop.is_set():
-            if socket.poll(100):
-                raw.append((time.time(), socket.recv()))
-        socket.close(0)
-        context.term()
-        for received, message in raw:  # decoded after the run: the run itself only receives
-            header, fields = unpack(message)
-            indices = fields["frame_index"].tolist()
-            self.zmq.append((float(fields["timestamp_realtime"][0]), received, indices, header["v"]))
-
-    def stop(self) -> None:
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(10.0)
-        self.executor.remove_node(self.node)
-        self.node.destroy_node()
-        self.executor.shutdown()
+    live_fusion.frame_published = frame_published
+    return frames
 
 
 class GraphRun:
@@ -147,57 +84,55 @@ class GraphRun:
         self.sonic_endpoint = sonic_endpoint
 
     def run(self, until, progress=None, poll_s: float = 0.05) -> dict:
-        from .runner import CaptureMonitor
+        """``until(fusion, replay)``: the run's end; ``progress(fusion, elapsed)``: every 30 s."""
+        from . import monitor as graph_monitor
 
         spec = {s.name: s for s in self.specs}
         with Harness(self.params, self.overrides, self.domain_id) as graph, contextlib.ExitStack() as cleanup:
-            # Wall clock, even when the graph follows a bag's clock: it times the outputs.
-            monitor = CaptureMonitor(graph.create_node("graph_benchmark_monitor"))
-            robot = RobotMonitor(self.sonic_endpoint) if "retarget" in spec else None
-            if robot is not None:
-                cleanup.callback(robot.stop)  # before the harness shuts rclpy down, whatever happens
+            # What the graph delivers, received in a process of its own (on the wall clock,
+            # even when the graph follows a bag's clock: it times the outputs).
+            record_path = Path(cleanup.enter_context(tempfile.TemporaryDirectory())) / "monitor.npz"
+            monitor = graph.start_command(graph_monitor.command(record_path, "retarget" in spec, self.sonic_endpoint))
             fusion = graph.start_node(spec["fusion"])
-            if robot is not None:
-                robot.watch(fusion.fusion)
+            frames_made = note_frames(fusion.fusion)
             others = [s for s in self.specs if s.name not in ("fusion", "wearable_replay")]
             for s in others:
                 graph.start_process(s)
-            graph.wait_ready({s.name for s in others}, 60)  # the replay starts once everyone listens
+            missing = graph.wait_ready({s.name for s in others} | {graph_monitor.NODE_NAME}, 60)
+            if missing:  # the replay starts once everyone listens
+                raise RuntimeError(f"graph benchmark: {', '.join(sorted(missing))} not up after 60 s")
             replay_child = graph.start_process(spec["wearable_replay"])
             replay = replay_child.process
             cpu_start, started = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
-            children = {c.name: c.process.pid for c in graph.processes}
+            children = {c.name: c.process.pid for c in graph.processes} | {"monitor (the benchmark's)": monitor.pid}
             children_start = {name: process_cpu_s(pid) for name, pid in children.items()}
             graph.spin_until(
-                lambda: until(monitor, fusion, replay),
+                lambda: until(fusion, replay),
                 poll_s=poll_s,
-                every=(30.0, lambda elapsed: progress(monitor, fusion, elapsed)) if progress else None,
+                every=(30.0, lambda elapsed: progress(fusion, elapsed)) if progress else None,
             )
             replay_ended = time.monotonic()
             wall = replay_ended - started
             cpu = resource.getrusage(resource.RUSAGE_SELF)
             process_cpu = {name: (process_cpu_s(pid) - children_start[name]) / wall for name, pid in children.items()}
-            process_cpu["fusion (+ monitors)"] = (
-                cpu.ru_utime + cpu.ru_stime - cpu_start.ru_utime - cpu_start.ru_stime
-            ) / wall
+            process_cpu["fusion"] = (cpu.ru_utime + cpu.ru_stime - cpu_start.ru_utime - cpu_start.ru_stime) / wall
             graph.stop(replay_child)
             graph.drain(1.5)  # the last frames and descriptions
-            if robot is not None:
-                robot.stop()
-            result = measure(monitor, fusion, robot)
-            result.update(wall_s=wall, fusion_process_cpu=process_cpu["fusion (+ monitors)"], process_cpu=process_cpu)
+            stop_processes([monitor])  # SIGINT: it writes its record
+            record = graph_monitor.read_record(record_path)
+            robot_result = measure_robot(record, frames_made) if "retarget" in spec else None
+            result = measure(record, fusion, robot_result)
+            result.update(wall_s=wall, fusion_process_cpu=process_cpu["fusion"], process_cpu=process_cpu)
         return result
 
 
-def measure_robot(robot: RobotMonitor) -> dict:
+def measure_robot(robot, made: dict[int, tuple[float, float]]) -> dict:
     """robot/joint_states and SONIC's stream against the fusion node's frames: latency from
     the newest IMU sample the frame was made with (so without the look-ahead), and the
     retarget stage alone (fusion publish -> received)."""
 
     def pct(values, q):
         return float(np.percentile(values, q)) if len(values) else float("nan")
-
-    made = robot.fusion_frames
 
     def latencies(pairs) -> tuple[np.ndarray, np.ndarray]:
         known = [(made[stamp_key(s)], r) for s, r in pairs if stamp_key(s) in made]
@@ -206,8 +141,8 @@ def measure_robot(robot: RobotMonitor) -> dict:
             np.array([(r - published) * 1000 for (_, published), r in known]),
         )
 
-    stamps = np.array([s for s, _ in robot.joint_states])
-    latency, stage = latencies(robot.joint_states)
+    stamps = np.array([s for s, _ in robot.robot_joint_states])
+    latency, stage = latencies(robot.robot_joint_states)
     out = {
         "robot_received": len(stamps),
         "robot_missing": len(set(made) - {stamp_key(s) for s in stamps}),
@@ -234,7 +169,7 @@ def measure_robot(robot: RobotMonitor) -> dict:
     return out
 
 
-def measure(monitor, fusion, robot: RobotMonitor | None = None) -> dict:
+def measure(monitor, fusion, robot_result: dict | None = None) -> dict:
     """What a run delivered: frames, drops, latency, accuracy, inputs."""
     from ..live.scoring import match_by_stamp, score
 
@@ -252,9 +187,8 @@ def measure(monitor, fusion, robot: RobotMonitor | None = None) -> dict:
     def pct(values, q):
         return float(np.percentile(values, q)) if len(values) else float("nan")
 
-    robot_result = {} if robot is None else measure_robot(robot)
     return {
-        **robot_result,
+        **(robot_result or {}),
         "data_s": span_s,
         "output_wall_s": output_wall_s,
         "frames_published": live.published,
@@ -300,7 +234,7 @@ def live_run(args, params) -> dict:
         overrides["retarget"]["sonic_port"] = port
         endpoint = f"tcp://127.0.0.1:{port}"
 
-    def progress(monitor, fusion, elapsed):
+    def progress(fusion, elapsed):
         latency = np.array(fusion.capture.stats.latencies_s) * 1000
         print(
             f"  {elapsed:5.0f} s: {fusion.fusion.published} frames, skipped {fusion.capture.stats.dropped}, "
@@ -309,7 +243,7 @@ def live_run(args, params) -> dict:
             flush=True,
         )
 
-    def until(monitor, fusion, replay):
+    def until(fusion, replay):
         return fusion.fusion.published >= frames_wanted or replay.poll() is not None
 
     extra = f", robot {robot or 'g1'}" if robot or sonic else ""
@@ -339,7 +273,7 @@ def bag_runs(args, params) -> list[dict]:
             },
         )
         result = GraphRun(specs, params, overrides, args.domain_id).run(
-            lambda monitor, fusion, replay: replay.poll() is not None
+            lambda fusion, replay: replay.poll() is not None
         )
         result["speed"] = speed
         # Data time over the wall time between the first and the last output.
@@ -409,7 +343,7 @@ def print_tables(live: dict | None, bags: list[dict]) -> None:
             ]
         rows += [
             (f"CPU {name} (share of one core)", f"{100 * value:.0f} %")
-            for name, value in live.get("process_cpu", {"fusion (+ monitors)": live["fusion_process_cpu"]}).items()
+            for name, value in live.get("process_cpu", {"fusion": live["fusion_process_cpu"]}).items()
         ]
         load = live.get("load_average")
         if load:

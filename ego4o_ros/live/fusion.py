@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.camera_views import VIEW_FRAMES
 from ..core.diagnostics import OK, STALE, WARN, Status
 from ..models.feature_encoders import make_text_encoder
 from ..models.image_model import image_encoder_of
@@ -32,13 +33,19 @@ IMAGE_REJECT_REASONS = ("unsupported_encoding", "bad_size", "corrupt", "stamp_ba
 
 class CameraInput:
     """Camera frames offered by the node: checked (encoding, size, stamps: the IMU rules),
-    counted, and the newest handed to the image encoder when the model takes images."""
+    counted, and handed to the image encoder when the model takes images: the first frame
+    of each ``step_s`` of stamps (a model step; 0 = every frame). The model reads one view per
+    step, as it was trained and evaluated (``core/camera_views``), so encoding a 30 Hz camera's
+    other three frames would be three quarters of the encoder's CPU for nothing."""
 
-    def __init__(self, encoder: CameraEncoder | None):
+    def __init__(self, encoder: CameraEncoder | None, step_s: float = 0.0):
         self.encoder = encoder
+        self.step_s = step_s
         self.gate = images.StampGate()
         self.rejected = {reason: 0 for reason in IMAGE_REJECT_REASONS}
         self.received = 0
+        self.not_encoded = 0  # accepted frames in a step that already had one encoded
+        self._encoded_step: int | None = None
         self.newest: tuple[float, float] | None = None  # (stamp, arrival on the receiver's clock)
 
     def offer(self, stamp: float, reason: str | None, decode, clock: float | None, arrival: float) -> str | None:
@@ -53,6 +60,11 @@ class CameraInput:
         self.received += 1
         self.newest = (stamp, arrival)
         if self.encoder is not None:
+            step = int(np.floor(stamp / self.step_s)) if self.step_s > 0 else None
+            if step is not None and step == self._encoded_step:
+                self.not_encoded += 1
+                return None
+            self._encoded_step = step
             self.encoder.submit(stamp, decode)
         return None
 
@@ -173,6 +185,7 @@ class Fusion:
                 "encode_p50_ms": f"{encoder.encode_ms(50):.2f}",
                 "encode_p99_ms": f"{encoder.encode_ms(99):.2f}",
                 "superseded": str(encoder.superseded),
+                "not_encoded_same_step": str(camera.not_encoded),
                 "encode_errors": str(encoder.errors),
             }
         out.append(Status("ego4o fusion: camera", OK if camera_present else STALE, camera_message, camera_values))
@@ -229,5 +242,8 @@ def load_fusion(
     capture.warm_up()
     text = TextInput(make_text_encoder(card.text_backend), capture.set_text, text_gate) if use_text else None
     image_encoder = image_encoder_of(weights, card) if use_image else None
-    camera = CameraInput(CameraEncoder(image_encoder, capture.set_image) if image_encoder is not None else None)
+    camera = CameraInput(
+        CameraEncoder(image_encoder, capture.set_image) if image_encoder is not None else None,
+        step_s=VIEW_FRAMES / capture.fps,
+    )
     return Fusion(capture, camera, text)

@@ -30,6 +30,7 @@ from ..live import images
 from ..live.captioning import LiveCaptioner
 from ..paths import DEFAULT_WEIGHTS
 from .common import (
+    CPU_PRIORITIES,
     MotionDescription,
     declare,
     positions_of,
@@ -83,6 +84,14 @@ class CaptioningNode(Node):
             max=2.0,
         )
         self.frame_id = declare(self, "frame_id", "world", "frame_id of description_stamped")
+        # A description can wait; a pose for the robot cannot. Applied to the node's own process.
+        self.cpu_priority = declare(
+            self,
+            "cpu_priority",
+            "idle",
+            "idle: only the CPU time the capture path leaves (Linux SCHED_IDLE); low: nice +10; normal",
+            choices=CPU_PRIORITIES,
+        )
         # One thread: describing is occasional, and capture must keep the other cores.
         torch.set_num_threads(declare(self, "threads", 1, "CPU threads for the captioning models"))
         self.captioner = LiveCaptioner(
