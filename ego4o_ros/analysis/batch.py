@@ -3,8 +3,8 @@
 ``OUT/<bag name>/`` is written as ``OUT/.<bag name>.partial/`` and renamed when complete,
 with ``summary.json`` (input fingerprint + settings) last: a bag whose folder exists
 with a matching summary is skipped on the next run, an interrupted one is redone.
-``jobs`` > 1 runs one process per bag at a time (each with its own models, one torch
-thread), so N cores analyse N bags side by side.
+``jobs`` > 1 runs one process per bag at a time (each with its own models and its share of
+the CPUs' threads), so N cores analyse N bags side by side.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
-from .pipeline import STAGES, AnalysisConfig, Analyzer
+from .pipeline import STAGES, AnalysisConfig, Analyzer, with_threads
 
 SUMMARY = "summary.json"
 
@@ -119,6 +119,7 @@ def analyze_bags(
     from tqdm import tqdm
 
     bags = [Path(b) for b in bags]
+    config = with_threads(config, jobs if len(bags) > 1 else 1)  # before the settings are compared
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = output_names(bags)

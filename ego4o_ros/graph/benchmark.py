@@ -308,7 +308,7 @@ def print_tables(live: dict | None, bags: list[dict]) -> None:
             ("IMU samples accepted", ", ".join(f"{k} {v}" for k, v in live["imu_accepted"].items())),
             ("IMU samples rejected", str(live["imu_rejected"])),
             ("camera frames received", str(live["images_received"])),
-            ("descriptions fed back", str(live["descriptions"])),
+            ("descriptions published", str(live["descriptions"])),
             ("MPJPE / PA-MPJPE vs ground truth", f"{live['mpjpe_mm']:.1f} / {live['pa_mpjpe_mm']:.1f} mm"),
         ]
         if "robot_received" in live:

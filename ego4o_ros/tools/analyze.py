@@ -16,6 +16,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--weights", help="weights folder (default: the bundled weights)")
     parser.add_argument("--jobs", type=int, default=1, help="bags analysed in parallel (one process each)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="model threads per bag (default: the CPUs, shared by --jobs)"
+    )
     parser.add_argument("--force", action="store_true", help="redo bags whose results exist already")
     parser.add_argument("--tto", action="store_true", help="test-time optimisation of every window (slow)")
     parser.add_argument("--backend", choices=["onnxruntime", "torch"], default="onnxruntime")
@@ -32,6 +35,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-report", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.threads < 0:
+        parser.error(f"--threads must be >= 0 (0: the CPUs), got {args.threads}")
 
     from ..analysis import AnalysisConfig, analyze_bags
 
@@ -45,6 +50,7 @@ def main(argv=None) -> int:
         report=not args.no_report,
         backend=args.backend,
         text=args.text,
+        threads=args.threads,
     )
     results = analyze_bags(args.bags, args.out, config, jobs=args.jobs, force=args.force, progress=not args.no_progress)
     failed = 0

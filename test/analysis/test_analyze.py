@@ -16,7 +16,7 @@ import pytest
 from ego4o_ros.analysis import AnalysisConfig, analyze_bags
 from ego4o_ros.analysis.cdr import decode_imu
 from ego4o_ros.analysis.messages import imu_template, marker_values, output_templates, pose_values, string_cdr
-from ego4o_ros.analysis.pipeline import ros_body_poses
+from ego4o_ros.analysis.pipeline import available_cpus, ros_body_poses, with_threads
 from ego4o_ros.analysis.reading import convert_stream
 from ego4o_ros.analysis.recording import tile_bag, write_replay_bag
 from ego4o_ros.analysis.report import FIGURES
@@ -399,3 +399,17 @@ def test_bags_in_parallel_processes(tmp_path):
     assert [r["frames"] for r in results] == [90, 90]  # samples at 0 .. 2.99 s at 30 Hz
     assert all((tmp_path / "out" / f"bag{k}" / "motion.npz").exists() for k in range(2))
     assert not list((tmp_path / "out").glob(".*partial"))
+
+
+def test_model_threads_follow_the_cpus_and_leave_the_results_unchanged(tmp_path):
+    assert with_threads(AnalysisConfig(threads=3), jobs=2).threads == 3  # as given
+    assert with_threads(AnalysisConfig(), jobs=2).threads == max(1, available_cpus() // 2)
+    bag = write_replay_bag(tmp_path / "bag", 4.0)  # long enough for a description (64 frames)
+    motions = []
+    for threads in (1, 2):
+        out = tmp_path / f"threads{threads}"
+        result = analyze_bags([bag], out, replace(CONFIG, report=False, threads=threads), progress=False)[0]
+        assert "error" not in result and result["config"]["threads"] == threads and result["descriptions"] >= 1
+        motions.append(np.load(out / "bag" / "motion.npz"))
+    assert np.array_equal(motions[0]["joints_ros"], motions[1]["joints_ros"], equal_nan=True)
+    assert list(motions[0]["caption_texts"]) == list(motions[1]["caption_texts"])
