@@ -93,6 +93,7 @@ class GraphRun:
             # even when the graph follows a bag's clock: it times the outputs).
             record_path = Path(cleanup.enter_context(tempfile.TemporaryDirectory())) / "monitor.npz"
             monitor = graph.start_command(graph_monitor.command(record_path, "retarget" in spec, self.sonic_endpoint))
+            cleanup.callback(stop_processes, [monitor])  # whatever happens, before its folder goes
             fusion = graph.start_node(spec["fusion"])
             frames_made = note_frames(fusion.fusion)
             others = [s for s in self.specs if s.name not in ("fusion", "wearable_replay")]
