@@ -180,7 +180,7 @@ class Analyzer:
         # and captioning nodes (torch here: forward_offline batches many windows).
         from ..live.capture import load_live_capture
 
-        config = replace(config, threads=config.threads or available_cpus())
+        config = with_threads(config)
         torch.set_num_threads(config.threads)
         self.config = config
         self.setup: SensorSetup = load_sensor_setup(config.params)
