@@ -2,7 +2,8 @@
 
 Also `foxglove:=true`; `sonic:=3` (or 2) streams the body to SONIC over ZMQ (an option of the
 retarget node); `bridge:=imuposer|sensor_logger` takes your own devices (config/devices.yaml)
-instead of the replay.
+instead of the replay; `mqtt_broker:=ws://host:8000/mqtt` with `bridge:=sensor_logger`: the
+app publishes over MQTT to that broker instead of its HTTP push.
 
 The nodes come from ego4o_ros/graph/description.py (the same description `ego4o-capture` runs
 where `launch` is missing); parameters from config/capture.yaml.
@@ -23,10 +24,11 @@ def _nodes(context):
     foxglove = LaunchConfiguration("foxglove").perform(context).lower() == "true"
     robot = LaunchConfiguration("robot").perform(context) or None
     bridge = LaunchConfiguration("bridge").perform(context) or None
+    mqtt_broker = LaunchConfiguration("mqtt_broker").perform(context) or None
     sonic = int(LaunchConfiguration("sonic").perform(context) or 0) or None
     params = LaunchConfiguration("params").perform(context) or str(share_file("config", "capture.yaml"))
     overrides = retarget_overrides(robot, sonic)
-    for name, values in bridge_overrides(bridge).items():
+    for name, values in bridge_overrides(bridge, mqtt_broker).items():
         overrides[name] = {**overrides.get(name, {}), **values}
     return [
         Node(
@@ -51,6 +53,12 @@ def generate_launch_description():
                 "bridge",
                 default_value="",
                 description="real devices instead of the replay: imuposer or sensor_logger (config/devices.yaml)",
+            ),
+            DeclareLaunchArgument(
+                "mqtt_broker",
+                default_value="",
+                description="with bridge:=sensor_logger: the MQTT broker the app publishes to "
+                "(ws://host:8000/mqtt, mqtt://host:1883) instead of HTTP push",
             ),
             DeclareLaunchArgument("record", default_value="true", description="record a bag"),
             DeclareLaunchArgument(

@@ -56,3 +56,72 @@ def humanml3d_sample():
     joints = np.load(HUMANML3D_SAMPLE / "012314_new_joints.npy").astype(np.float64)
     features = np.load(HUMANML3D_SAMPLE / "012314_new_joint_vecs.npy").astype(np.float64)
     return joints, features
+
+
+class MqttBroker:
+    """A real MQTT broker (amqtt, a test dependency) on loopback, with a TCP and a WebSocket
+    listener; ``stop()`` / ``start()`` take it away and bring it back on the same ports."""
+
+    def __init__(self, folder: Path):
+        import socket
+
+        def free_port() -> int:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                return s.getsockname()[1]
+
+        self.tcp_port, self.ws_port = free_port(), free_port()
+        self.config = folder / "broker.yaml"
+        self.log = folder / "broker.log"
+        self.config.write_text(
+            "listeners:\n"
+            f"  default: {{type: tcp, bind: '127.0.0.1:{self.tcp_port}'}}\n"
+            f"  ws: {{type: ws, bind: '127.0.0.1:{self.ws_port}'}}\n"
+            "plugins:\n"
+            "  amqtt.plugins.authentication.AnonymousAuthPlugin: {allow_anonymous: true}\n"
+        )
+        self.process = None
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ws_port}/mqtt"
+
+    def start(self, timeout_s: float = 20.0) -> None:
+        import socket
+        import subprocess
+        import sys
+        import time
+
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", "from amqtt.scripts.broker_script import main; main()", "-c", str(self.config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()[-2000:]
+            try:
+                socket.create_connection(("127.0.0.1", self.ws_port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"the MQTT broker did not listen within {timeout_s} s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except Exception:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@pytest.fixture
+def mqtt_broker(tmp_path):
+    """A fresh broker per test (not started: ``mqtt_broker.start()``)."""
+    broker = MqttBroker(tmp_path)
+    yield broker
+    broker.stop()

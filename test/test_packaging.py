@@ -94,6 +94,7 @@ ROSDEP_KEYS = {
     "PIL": "python3-pil",
     "tqdm": "python3-tqdm",
     "zmq": "python3-zmq",
+    "paho": "python3-paho-mqtt",
 }
 INTERFACE_KINDS = {"msg", "srv", "action"}
 

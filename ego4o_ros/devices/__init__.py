@@ -3,6 +3,7 @@
 * ``imuposer``: the IMUPoser / MobilePoser iOS app's UDP text lines (iPhone, Apple Watch
   relayed by the phone, AirPods);
 * ``sensor_logger``: Sensor Logger's JSON batches (HTTP push; MQTT carries the same);
+* ``mqtt``: the user's MQTT broker, subscribed to where the app publishes (paho-mqtt);
 * ``conventions``: each device's units, gravity, axes, quaternion order and world ->
   the ``sensor_msgs/Imu`` standard the fusion node expects by default;
 * ``clock``: each device's clock -> the receiver's (a windowed minimum of arrival minus

@@ -227,15 +227,19 @@ class Bridge:
             )
         return out
 
-    def bridge_status(self, listening: str) -> Status:
+    def bridge_status(self, listening: str, transport: dict | None = None, problem: str | None = None) -> Status:
+        """The bridge as a whole; ``transport``: the receiving side's own values (MQTT), and
+        ``problem`` when it cannot receive (a WARN)."""
         refused = sum(self.refused.values())
+        message = f"{self.profile.format} on {listening}"
         return Status(
             f"ego4o bridge: {self.profile.name}",
-            OK,
-            f"{self.profile.format} on {listening}",
+            WARN if problem else OK,
+            f"{message}: {problem}" if problem else message,
             {
                 "packets": str(self.packets),
                 "refused": str(refused),
                 **{f"refused_{r}": str(n) for r, n in self.refused.items()},
+                **(transport or {}),
             },
         )

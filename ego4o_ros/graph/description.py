@@ -76,13 +76,16 @@ def capture_graph(
     return nodes
 
 
-def bridge_overrides(bridge: str | None) -> dict:
+def bridge_overrides(bridge: str | None, mqtt_broker: str | None = None) -> dict:
     """Parameter overrides for a graph with the ``wearable_bridge`` (empty without one): its
-    profile, and for Sensor Logger's batches (they arrive every 0.1-0.2 s) a fusion node that
-    waits longer before it takes a sensor as absent."""
+    profile (and Sensor Logger's MQTT broker, where it publishes there instead of HTTP), and
+    for Sensor Logger's batches (they arrive every 0.1-0.2 s) a fusion node that waits longer
+    before it takes a sensor as absent."""
     if not bridge:
+        if mqtt_broker:
+            raise ValueError("an MQTT broker is for the wearable bridge: name the bridge (sensor_logger)")
         return {}
-    overrides = {"wearable_bridge": {"profile": bridge}}
+    overrides = {"wearable_bridge": {"profile": bridge, **({"mqtt_broker": mqtt_broker} if mqtt_broker else {})}}
     if bridge == "sensor_logger":
         overrides["fusion"] = {"max_sensor_age": 0.35}
     return overrides

@@ -130,15 +130,19 @@ def run_capture(
     bridge: str | None = None,
     duration: float | None = None,
     sonic: int | None = None,
+    mqtt_broker: str | None = None,
 ) -> dict:
     """Start the graph on the replayed clip, wait for it to finish, return the summary. With
     ``bridge`` (a profile of config/devices.yaml) real devices stream in through the
-    wearable bridge instead, for ``duration`` s or until Ctrl-C."""
+    wearable bridge instead, for ``duration`` s or until Ctrl-C (Sensor Logger: from
+    ``mqtt_broker`` where given, else its HTTP push)."""
     from ..paths import share_file
     from .description import capture_graph, retarget_overrides
 
     if bridge:
-        return run_bridged(params, bridge, duration, bag, record, foxglove, robot, domain_id, sonic)
+        return run_bridged(params, bridge, duration, bag, record, foxglove, robot, domain_id, sonic, mqtt_broker)
+    if mqtt_broker:
+        raise SystemExit("ego4o-capture: --mqtt-broker is where Sensor Logger publishes: add --bridge sensor_logger")
     params = params or share_file("config", "capture.yaml")
     check_params_file(params)
     if not 0.01 <= speed <= 100:
@@ -232,7 +236,9 @@ def fusion_counts(fusion, monitor: CaptureMonitor) -> dict:
     }
 
 
-def run_bridged(params, bridge, duration, bag, record, foxglove, robot, domain_id, sonic=None) -> dict:
+def run_bridged(
+    params, bridge, duration, bag, record, foxglove, robot, domain_id, sonic=None, mqtt_broker=None
+) -> dict:
     """``run_capture`` with the wearable bridge in the replay's place (no ground truth)."""
     from ..paths import share_file
     from .description import bridge_overrides, capture_graph, retarget_overrides
@@ -243,7 +249,7 @@ def run_bridged(params, bridge, duration, bag, record, foxglove, robot, domain_i
         raise SystemExit(f"ego4o-capture: --duration {duration:g} must be > 0")
     bag = Path(bag or time.strftime("out/capture/ego4o_%Y%m%d_%H%M%S"))
     overrides = merge_overrides(
-        {"recorder": {"output": str(bag)}, **retarget_overrides(robot, sonic)}, bridge_overrides(bridge)
+        {"recorder": {"output": str(bag)}, **retarget_overrides(robot, sonic)}, bridge_overrides(bridge, mqtt_broker)
     )
     specs = capture_graph(replay=False, record=record, foxglove=foxglove, robot=robot, bridge=bridge, sonic=sonic)
     graph = Harness(params, overrides, domain_id)

@@ -4,6 +4,9 @@ Listens for the apps people stream with (``config/devices.yaml``, parameter ``pr
 the IMUPoser / MobilePoser iOS app's UDP lines (``udp_ports``, 8001-8005) or Sensor
 Logger's HTTP push (``http_port``, 8000), on 127.0.0.1 unless ``address`` names another
 (0.0.0.0: every network, for a phone on the Wi-Fi); it logs where it listens at start.
+Sensor Logger's MQTT publishing instead: ``mqtt_broker`` names the broker the app publishes
+to (``ws://host:8000/mqtt``, ``mqtt://host:1883``, ...; password from the environment
+variable ``EGO4O_MQTT_PASSWORD``), and the bridge subscribes to ``mqtt_topic`` there.
 Each worn site is published in the message standard the fusion node expects by default
 (``devices/conventions.py``), stamped on this node's clock through each device's own clock
 mapping (``devices/clock.py``). ``/diagnostics``: per device its counts, refusals by
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import http.server
+import os
 import selectors
 import socket
 import sys
@@ -29,6 +33,7 @@ from std_msgs.msg import Header
 from .. import interface
 from ..devices import Bridge, BridgeLimits, ClockConfig, DevicesFileError, load_profile
 from ..devices.imuposer import MAX_LINE_BYTES
+from ..devices.mqtt import DEFAULT_TOPIC, BrokerAddress, MqttSubscriber
 from ..devices.sensor_logger import MAX_BODY_BYTES
 from .common import (
     ParameterError,
@@ -43,6 +48,7 @@ from .common import (
 
 QUEUE_LIMIT = 20000  # packets waiting for the timer; beyond: refused as "flood"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MQTT_PASSWORD_ENV = "EGO4O_MQTT_PASSWORD"  # a password is no parameter: parameters are logged and dumped
 
 
 class WearableBridgeNode(Node):
@@ -63,6 +69,17 @@ class WearableBridgeNode(Node):
             self, "udp_ports", [8001, 8002, 8003, 8004, 8005], "UDP ports for the IMUPoser app (0 = any free one)"
         )
         http_port = declare(self, "http_port", 8000, "HTTP port for Sensor Logger's push (0 = any free one)")
+        mqtt_broker = declare(
+            self,
+            "mqtt_broker",
+            "",
+            "Sensor Logger over MQTT instead of HTTP: the broker the app publishes to "
+            "(ws://host:8000/mqtt, wss://, mqtt://host:1883, mqtts://); '' = HTTP push",
+        )
+        mqtt_topic = declare(self, "mqtt_topic", DEFAULT_TOPIC, "MQTT topic the app publishes to", nonempty=True)
+        mqtt_username = declare(
+            self, "mqtt_username", "", f"MQTT user ('' = anonymous; the password: env {MQTT_PASSWORD_ENV})"
+        )
         limits = BridgeLimits(
             max_device_rate_hz=declare(
                 self, "max_device_rate", 400.0, "samples/s a device may send; beyond: refused", min=1.0, max=10000.0
@@ -98,19 +115,38 @@ class WearableBridgeNode(Node):
         self._threads: list[threading.Thread] = []
         self._sockets: list[socket.socket] = []
         self._server: http.server.ThreadingHTTPServer | None = None
+        self.mqtt: MqttSubscriber | None = None
+        if mqtt_broker and profile.format != "sensor_logger":
+            raise ParameterError(f"wearable_bridge: mqtt_broker is for Sensor Logger, not the {profile.format} profile")
         if profile.format == "imuposer":
             self.ports = [self._bind_udp(address, int(port)) for port in udp_ports]
             self.listening = ", ".join(f"udp {address}:{port}" for port in self.ports)
             self._start(self._read_udp)
+        elif mqtt_broker:
+            try:
+                broker = BrokerAddress.parse(mqtt_broker)
+                self.mqtt = MqttSubscriber(
+                    broker,
+                    mqtt_topic,
+                    self._receive_mqtt,
+                    mqtt_username,
+                    os.environ.get(MQTT_PASSWORD_ENV, ""),
+                    client_id=f"ego4o_bridge_{os.getpid()}",
+                )
+            except ValueError as error:
+                raise ParameterError(f"wearable_bridge: {error}") from None
+            self.ports = [broker.port]
+            self.listening = f"mqtt {broker.url} topic '{mqtt_topic}'"
+            self.mqtt.start()
         else:
             self.ports = [self._serve_http(address, http_port)]
             self.listening = f"http://{address}:{self.ports[0]}/ (POST)"
         self.get_logger().info(
-            f"listening on {self.listening} for {profile.name} ("
+            f"{'subscribing to' if self.mqtt else 'listening on'} {self.listening} for {profile.name} ("
             + ", ".join(f"{d.name} '{d.key}' -> {interface.imu_topic(d.site)}" for d in profile.devices)
             + ")"
         )
-        if address not in LOOPBACK:
+        if address not in LOOPBACK and self.mqtt is None:
             self.get_logger().warning(f"{address} is reachable from other machines: anyone on that network can send")
         self.create_timer(0.005, self._drain)
         self.create_timer(diagnostics_period, self._publish_diagnostics)
@@ -157,6 +193,12 @@ class WearableBridgeNode(Node):
                     else:
                         self._enqueue(data)
         selector.close()
+
+    def _receive_mqtt(self, payload: bytes) -> None:
+        if len(payload) > MAX_BODY_BYTES:
+            self._enqueue(None, "oversize")
+        else:
+            self._enqueue(payload)
 
     def _serve_http(self, address: str, port: int) -> int:
         node = self
@@ -237,10 +279,20 @@ class WearableBridgeNode(Node):
                 self.get_logger().warning(line)
             else:
                 self.get_logger().info(line)
+        for level, line in self.mqtt.lines() if self.mqtt else ():
+            if level == "warning":  # one severity per call site: rclpy refuses a change
+                self.get_logger().warning(line)
+            else:
+                self.get_logger().info(line)
 
     def _publish_diagnostics(self) -> None:
         now = self._now()
-        statuses = self.bridge.statuses(now) + [self.bridge.bridge_status(self.listening)]
+        if self.mqtt is None:
+            transport = self.bridge.bridge_status(self.listening)
+        else:
+            problem = None if self.mqtt.connected else f"not connected: {self.mqtt.last_problem or 'connecting'}"
+            transport = self.bridge.bridge_status(self.listening, self.mqtt.values(), problem)
+        statuses = self.bridge.statuses(now) + [transport]
         header = Header(stamp=to_stamp(now))
         self.pub_diagnostics.publish(diagnostic_array(header, statuses, self.get_name()))
 
@@ -252,6 +304,8 @@ class WearableBridgeNode(Node):
 
     def destroy_node(self):
         self._stop.set()
+        if self.mqtt is not None:
+            self.mqtt.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -40,6 +40,11 @@ def main(argv=None) -> int:
         "--bridge",
         help="real devices instead of the replay: a profile of config/devices.yaml (imuposer, sensor_logger)",
     )
+    parser.add_argument(
+        "--mqtt-broker",
+        help="with --bridge sensor_logger: the MQTT broker the app publishes to (ws://host:8000/mqtt, "
+        "mqtt://host:1883, ...) instead of its HTTP push",
+    )
     parser.add_argument("--duration", type=float, help="with --bridge: seconds to capture (default: until Ctrl-C)")
     parser.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID (default: the environment's, else per run)")
     parser.add_argument("--json", type=Path, help="write the summary here too")
@@ -47,6 +52,8 @@ def main(argv=None) -> int:
 
     if args.bridge and args.clip:
         parser.error("--clip replays a motion file; --bridge streams from devices: give one")
+    if args.mqtt_broker and args.bridge != "sensor_logger":
+        parser.error("--mqtt-broker is where Sensor Logger publishes: give it with --bridge sensor_logger")
     summary = run_capture(
         args.params,
         args.clip,
@@ -59,6 +66,7 @@ def main(argv=None) -> int:
         bridge=args.bridge,
         duration=args.duration,
         sonic=args.sonic,
+        mqtt_broker=args.mqtt_broker,
     )
     print_summary(summary)
     if args.json:

@@ -3,7 +3,8 @@ wearable bridge into the real fusion node (localhost discovery, this run's own d
 IMUPoser UDP lines and Sensor Logger HTTP batches from a phone, a watch whose clock is 7 s
 ahead and earbuds that stop for 2 s, with 1,000 malformed packets. joint_states come out at
 30 Hz stamped on the receiver's clock, the silence is reported and not filled in, every
-malformed packet is counted by its reason."""
+malformed packet is counted by its reason. The same Sensor Logger batches published over
+MQTT (WebSockets, QoS 0) to a real broker on loopback, which the bridge subscribes to."""
 
 import json
 import os
@@ -30,7 +31,10 @@ SENDER = Path(__file__).with_name("wearable_sender.py")
 SITES = ("right_pocket", "left_wrist", "head")
 
 
-def run_graph(profile: str, bridge_parameters: dict) -> dict:
+def run_graph(
+    profile: str, bridge_parameters: dict, sender: str | None = None, sender_ports=None, before_sending=None
+) -> dict:
+    """The bridge and the fusion node, then ``before_sending(graph, bridge)``, then the sender."""
     specs = {s.name: s for s in capture_graph(record=False, bridge=profile)}
     overrides = merge_overrides(
         bridge_overrides(profile),
@@ -49,8 +53,12 @@ def run_graph(profile: str, bridge_parameters: dict) -> dict:
         fusion = graph.start_node(specs["fusion"])
         bridge = graph.start_node(specs["wearable_bridge"])
         graph.spin(0.5)  # discovery
+        if before_sending is not None:
+            before_sending(graph, bridge)
         sender = graph.start_command(
-            [sys.executable, str(SENDER), profile, *map(str, bridge.ports)], stdout=subprocess.PIPE, text=True
+            [sys.executable, str(SENDER), sender or profile, *map(str, sender_ports or bridge.ports)],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert graph.spin_until(lambda: sender.poll() is not None, timeout_s=40.0), "the sender did not finish"
         assert sender.returncode == 0
@@ -122,3 +130,48 @@ def test_sensor_logger_http_batches_from_three_devices_into_fusion():
     summary = run["summary"]
     assert summary["bad_sent"] == 1000
     assert refused_counts(run["bridge"]) == summary["bad"]
+
+
+def test_sensor_logger_mqtt_batches_through_a_broker_into_fusion(mqtt_broker):
+    def broker_comes_up(graph, bridge):  # after the bridge: it keeps trying, then subscribes
+        graph.spin(1.0)
+        assert bridge.mqtt.last_problem == "cannot connect" and not bridge.mqtt.connected
+        mqtt_broker.start()
+        assert graph.spin_until(lambda: bridge.mqtt.connected, timeout_s=20.0), bridge.mqtt.values()
+        graph.spin(0.5)  # the subscription is in place (QoS 0: nothing published before it is kept)
+
+    run = run_graph(
+        "sensor_logger",
+        {"mqtt_broker": mqtt_broker.ws_url},
+        "sensor_logger_mqtt",
+        [mqtt_broker.ws_port],
+        broker_comes_up,
+    )
+    check_capture(run)
+    summary = run["summary"]
+    assert summary["bad_sent"] == 1000
+    assert refused_counts(run["bridge"]) == summary["bad"]
+    transport = {kv.key: kv.value for kv in statuses(run["received"], "ego4o bridge: sensor_logger")[-1].values}
+    assert transport["mqtt_connected"] == "true" and transport["mqtt_connects"] == "1"
+    assert transport["mqtt_messages"] == str(summary["bodies"])  # every one the app published
+
+
+@pytest.mark.parametrize(
+    "overrides,expected",
+    [
+        (["profile:=sensor_logger", "mqtt_broker:=http://127.0.0.1:8000"], "give a URL starting ws://"),
+        (["profile:=sensor_logger", "mqtt_broker:=ws://127.0.0.1:8000", "mqtt_topic:=sensor-logger/+"], "no wildcards"),
+        (["profile:=imuposer", "mqtt_broker:=ws://127.0.0.1:8000"], "mqtt_broker is for Sensor Logger"),
+    ],
+)
+def test_bad_mqtt_parameters_end_the_bridge_with_one_line(overrides, expected):
+    arguments = [a for o in overrides for a in ("-p", o)]
+    result = subprocess.run(
+        [sys.executable, "-m", "ego4o_ros.nodes.wearable_bridge_node", "--ros-args", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert expected in result.stderr and "Traceback" not in result.stderr

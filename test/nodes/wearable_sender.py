@@ -1,9 +1,11 @@
 """A phone, a watch and earbuds, played from the bundled walk, sent to a wearable bridge over
 real sockets from this separate process: ``python wearable_sender.py imuposer PORT PORT PORT``
-(UDP lines, one port per device) or ``python wearable_sender.py sensor_logger PORT`` (HTTP
-push). The watch's clock runs ``WATCH_AHEAD_S`` ahead of the others (which read this
-machine's wall clock), the earbuds stop from ``GAP`` [0] to [1] s, and 1,000 malformed
-packets go with the good ones (counts by kind in the JSON summary printed at the end)."""
+(UDP lines, one port per device), ``python wearable_sender.py sensor_logger PORT`` (HTTP
+push) or ``python wearable_sender.py sensor_logger_mqtt WS_PORT`` (MQTT over WebSockets to a
+broker on loopback, QoS 0, topic ``sensor-logger``: as the app publishes). The watch's
+clock runs ``WATCH_AHEAD_S`` ahead of the others (which read this machine's wall clock), the
+earbuds stop from ``GAP`` [0] to [1] s, and 1,000 malformed packets go with the good ones
+(counts by kind in the JSON summary printed at the end)."""
 
 from __future__ import annotations
 
@@ -118,7 +120,8 @@ def run_imuposer(ports: list[int]) -> dict:
     return {"start": start, "sent": sent, "bad": BAD_LINES, "bad_sent": k, "gap": [start + GAP[0], start + GAP[1]]}
 
 
-def run_sensor_logger(port: int) -> dict:
+def run_sensor_logger(send) -> dict:
+    """``send(body)``: one batch as the app pushes or publishes it."""
     times, acc, ori = readings()
     profile = load_profile(None, "sensor_logger")
     start = time.time() + 0.2
@@ -129,7 +132,6 @@ def run_sensor_logger(port: int) -> dict:
         samples[device.site] = sensor_logger_entries(
             SITES[device.site][1], clock_ns, acc[:, i], ori[:, i], device.convention
         )
-    url = f"http://127.0.0.1:{port}/"
     bad_bodies, bad_entries = schedule(BAD_BODIES, 1), schedule(BAD_ENTRIES, 2)
     sent = {site: 0 for site in SITES}
     period, k_body, k_entry, message = 0.1, 0, 0, 0
@@ -147,16 +149,17 @@ def run_sensor_logger(port: int) -> dict:
         while k_entry < len(bad_entries) and bad_entries[k_entry][0] <= t_end:
             payload.append(_bad_entry(bad_entries[k_entry][1], start + t_end, k_entry))
             k_entry += 1
-        _post(url, batch("iphone-A", message, payload))
+        send(batch("iphone-A", message, payload))
         message += 1
         while k_body < len(bad_bodies) and bad_bodies[k_body][0] <= t_end:
-            _post(url, _bad_body(bad_bodies[k_body][1]))
+            send(_bad_body(bad_bodies[k_body][1]))
             k_body += 1
     return {
         "start": start,
         "sent": sent,
         "bad": {**BAD_BODIES, **BAD_ENTRIES},
         "bad_sent": k_body + k_entry,
+        "bodies": message + k_body,
         "gap": [start + GAP[0], start + GAP[1]],
     }
 
@@ -189,6 +192,19 @@ def _bad_body(kind: str) -> bytes:
     return json.dumps({"hello": "world"}).encode()
 
 
+def http_sender(port: int):
+    return lambda body: _post(f"http://127.0.0.1:{port}/", body)
+
+
+def mqtt_sender(ws_port: int):
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, transport="websockets")
+    client.connect("127.0.0.1", ws_port, keepalive=15)
+    client.loop_start()
+    return lambda body: client.publish("sensor-logger", body, qos=0).wait_for_publish(timeout=5)
+
+
 def _post(url: str, body: bytes) -> None:
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
     try:
@@ -205,5 +221,8 @@ def _sleep_until(moment: float) -> None:
 
 if __name__ == "__main__":
     kind, ports = sys.argv[1], [int(p) for p in sys.argv[2:]]
-    summary = run_imuposer(ports) if kind == "imuposer" else run_sensor_logger(ports[0])
+    if kind == "imuposer":
+        summary = run_imuposer(ports)
+    else:
+        summary = run_sensor_logger((mqtt_sender if kind == "sensor_logger_mqtt" else http_sender)(ports[0]))
     print(json.dumps(summary), flush=True)
