@@ -137,6 +137,8 @@ class WearableBridgeNode(Node):
                 raise ParameterError(f"wearable_bridge: {error}") from None
             self.ports = [broker.port]
             self.listening = f"mqtt {broker.url} topic '{mqtt_topic}'"
+            if not broker.loopback and not broker.tls:
+                self.get_logger().warning(f"{broker.url}: readings (and any password) cross the network unencrypted")
             self.mqtt.start()
         else:
             self.ports = [self._serve_http(address, http_port)]
