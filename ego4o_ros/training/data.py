@@ -40,6 +40,10 @@ class MaskingConfig:
     # heading and clock offsets, consumer noise): this fraction of windows gets a fresh draw.
     wear_probability: float = 0.0
     mirror_probability: float = 0.5  # left/right mirrored window (joints, features, IMUs, text)
+    # A stream's first second: until a window has filled, online capture holds the first frame
+    # over the rows before it (models/online.py). This fraction of windows gets such a start:
+    # the rows before a random row hold that row's readings, and are left out of the loss.
+    hold_start_probability: float = 0.0
     # Description variants: the take's full description, its action alone or its style
     # alone, so text helps on action+style pairs never seen together in training.
     action_only_probability: float = 0.25
@@ -61,6 +65,24 @@ def vanish(rng: np.random.Generator, present: np.ndarray, num_frames: int, proba
         start = rng.integers(0, num_frames - 4)
         out[b, start : rng.integers(start + 4, num_frames + 1), site] = False
     return out
+
+
+def hold_start(
+    rng: np.random.Generator,
+    acc: np.ndarray,
+    ori: np.ndarray,
+    present: np.ndarray,
+    valid: np.ndarray,
+    probability: float,
+) -> None:
+    """In place, for a ``probability`` of the windows (B, T, ...): the rows before a random row
+    k (1 <= k <= T - 3) repeat row k's readings, as a stream's window does before it has filled,
+    and are not valid (no target: online capture never reports them)."""
+    frames = acc.shape[1]
+    for b in np.flatnonzero(rng.random(len(acc)) < probability):
+        k = int(rng.integers(1, frames - 2))
+        acc[b, :k], ori[b, :k], present[b, :k] = acc[b, k], ori[b, k], present[b, k]
+        valid[b, :k] = False
 
 
 def mirror_text(text: str) -> str:
@@ -229,6 +251,7 @@ class TrainingWindows:
         batch, frames = len(index), self.features.shape[1]
         acc, ori = self.acc[index].astype(np.float64), self.ori[index].astype(np.float64)
         features, joints = self.features[index], self.joints[index]
+        valid = self.valid[index]
         mirrored = np.zeros(batch, bool)
         if masking is not None:
             mirrored = rng.random(batch) < masking.mirror_probability
@@ -246,13 +269,16 @@ class TrainingWindows:
             if worn.any():
                 acc[worn], ori[worn] = wearing.wear(acc[worn], ori[worn], WEAR_PROFILES["worn"], rng)
             acc = acc + rng.normal(0.0, masking.acc_noise_std, acc.shape)
+            if masking.hold_start_probability > 0:
+                present, valid = present.copy(), valid.copy()
+                hold_start(rng, acc, ori, present, valid, masking.hold_start_probability)
         else:
             present = np.broadcast_to(np.asarray(sites, bool), (batch, frames, imu.NUM_SITES))
             text_present = np.broadcast_to(np.asarray(with_text, bool), (batch,))
         out = {
             "features": torch.from_numpy(np.ascontiguousarray(features)),
             "joints": torch.from_numpy(np.ascontiguousarray(joints, np.float32)),
-            "valid": torch.from_numpy(self.valid[index]),
+            "valid": torch.from_numpy(np.ascontiguousarray(valid)),
             "imu": torch.from_numpy(imu.network_inputs(acc, ori, present)),
             "present": torch.from_numpy(np.ascontiguousarray(present)),
             "text_present": torch.from_numpy(np.ascontiguousarray(text_present)),

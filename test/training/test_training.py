@@ -267,3 +267,22 @@ def test_worn_training_windows_differ_in_their_imu_inputs_only(trained):
     b = windows.batch(index, np.random.default_rng(0), worn)
     assert torch.equal(a["features"], b["features"]) and torch.equal(a["present"], b["present"])
     assert not torch.allclose(a["imu"], b["imu"])
+
+
+def test_held_start_windows_repeat_a_row_and_leave_the_rows_before_it_out_of_the_loss(trained):
+    _, weights, cache = trained
+    windows = TrainingWindows(MotionCache(cache), "train", ModelCard.read(weights / "vqvae", "vqvae").normalizer())
+    index = np.arange(min(8, len(windows)))
+    plain = MaskingConfig(acc_noise_std=0.0, mirror_probability=0.0, vanish_probability=0.0)
+    held = replace(plain, hold_start_probability=1.0)
+    a = windows.batch(index, np.random.default_rng(0), plain)
+    b = windows.batch(index, np.random.default_rng(0), held)
+    assert torch.equal(a["features"], b["features"])  # the targets are the take's own
+    for k in range(len(index)):
+        dropped = torch.nonzero(~b["valid"][k] & a["valid"][k]).flatten()
+        assert len(dropped) >= 1 and torch.equal(dropped, torch.arange(len(dropped)))  # a leading run
+        first = len(dropped)
+        assert torch.equal(b["present"][k, :first], b["present"][k, first].expand(first, -1))
+        # the held rows read as row `first` does (up to the per-window heading alignment)
+        np.testing.assert_allclose(b["imu"][k, :first], b["imu"][k, first].expand(first, -1, -1), atol=1e-6)
+        assert torch.equal(a["valid"][k, first:], b["valid"][k, first:])
