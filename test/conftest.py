@@ -5,6 +5,10 @@ without the data they are skipped with the reason; with ``EGO4O_REQUIRE_SHARED=1
 ``.ci/run``) they are never skipped, so missing data fails the run instead of hiding."""
 
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -63,8 +67,6 @@ class MqttBroker:
     listener; ``stop()`` / ``start()`` take it away and bring it back on the same ports."""
 
     def __init__(self, folder: Path):
-        import socket
-
         def free_port() -> int:
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
@@ -87,11 +89,6 @@ class MqttBroker:
         return f"ws://127.0.0.1:{self.ws_port}/mqtt"
 
     def start(self, timeout_s: float = 20.0) -> None:
-        import socket
-        import subprocess
-        import sys
-        import time
-
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", "from amqtt.scripts.broker_script import main; main()", "-c", str(self.config)],

@@ -122,6 +122,11 @@ class MqttSubscriber:
             out, self._lines = self._lines, []
         return out
 
+    @property
+    def problem(self) -> str | None:
+        """Why nothing can be received now (None while connected)."""
+        return None if self.connected else f"not connected: {self.last_problem or 'connecting'}"
+
     def values(self) -> dict[str, str]:
         return {
             "mqtt_broker": self.broker.url,

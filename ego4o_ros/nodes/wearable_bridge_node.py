@@ -292,8 +292,7 @@ class WearableBridgeNode(Node):
         if self.mqtt is None:
             transport = self.bridge.bridge_status(self.listening)
         else:
-            problem = None if self.mqtt.connected else f"not connected: {self.mqtt.last_problem or 'connecting'}"
-            transport = self.bridge.bridge_status(self.listening, self.mqtt.values(), problem)
+            transport = self.bridge.bridge_status(self.listening, self.mqtt.values(), self.mqtt.problem)
         statuses = self.bridge.statuses(now) + [transport]
         header = Header(stamp=to_stamp(now))
         self.pub_diagnostics.publish(diagnostic_array(header, statuses, self.get_name()))
