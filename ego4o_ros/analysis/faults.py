@@ -300,6 +300,7 @@ def pose_offsets(
     max_k: int = 10,
     min_frames: int = 60,
     min_gain_mm: float = 1.0,
+    warm_up_s: float = 0.0,
 ) -> list[dict]:
     """Per span: the frame offset k in -max_k..max_k whose ground truth (at s + k / fps,
     interpolated) best matches the output pose at stamp s (median over the span of the
@@ -308,7 +309,10 @@ def pose_offsets(
     project's score (``live.scoring.score``) of the span at k = 0. A k != 0 that fits better
     than k = 0 by less than ``min_gain_mm`` counts as 0: within that, a slow span's poses
     cannot tell a mis-stamped output from the model's own lag (seen: k = -1 better by
-    0.6 mm in one span of six, the run before passing with the same weights)."""
+    0.6 mm in one span of six, the run before passing with the same weights). The offset is
+    fitted on the frames ``warm_up_s`` after a span's start and later: a span starts a fresh
+    stream, whose first window the model sees with its newest frame held, and there its pose
+    lags the stamps' by up to a frame (a model lag, not a stamp's: docs/evaluation.md)."""
     from ..live.scoring import score
 
     p_stamps, p_joints = predicted
@@ -323,9 +327,10 @@ def pose_offsets(
     out = []
     for a, b in intervals:
         sel = (p_stamps >= a) & (p_stamps <= b)
-        if sel.sum() < min_frames:
+        fit = sel & (p_stamps >= a + warm_up_s)
+        if fit.sum() < min_frames:
             continue
-        s, pred = p_stamps[sel], p_canon[sel]
+        s, pred = p_stamps[fit], p_canon[fit]
         errors = []
         for k in range(-max_k, max_k + 1):
             gt, valid = _interpolate(t_stamps, t_canon, s + k / fps, fps)
@@ -334,7 +339,7 @@ def pose_offsets(
         best = int(np.argmin(errors)) - max_k
         if best and 1000 * (errors[max_k] - errors[best + max_k]) < min_gain_mm:
             best = 0
-        gt, valid = _interpolate(t_stamps, t_joints, s, fps)
+        gt, valid = _interpolate(t_stamps, t_joints, p_stamps[sel], fps)
         out.append(
             {
                 "start": a,
@@ -394,7 +399,7 @@ def recorder_loss(bag: Path, killed_at: float, work: Path) -> dict:
 
 def measure_run(record: FaultRecord) -> dict:
     """The results of a run (``graph/fault_report.py`` tables them). ``record.fusion``: ``fps``,
-    ``lookahead_frames``, ``max_sensor_age_s``, ``imu`` (site -> accepted, rejected by reason,
+    ``lookahead_frames``, ``window_frames``, ``max_sensor_age_s``, ``imu`` (site -> accepted, rejected by reason,
     clock_resets), ``images_received``, ``image_rejected``, ``camera_clock_resets``,
     ``text_accepted``, ``text_rejected``, ``text_superseded``, ``text_errors``,
     ``publish_errors`` and ``stats`` (texts, dropped, gap_frames, restarts, non_finite)."""
@@ -423,6 +428,7 @@ def measure_run(record: FaultRecord) -> dict:
         (np.array([s for s, _ in predicted]), np.array([j for _, j in predicted]).reshape(-1, 22, 3)),
         (np.array([s for s, _ in truth]), np.array([j for _, j in truth]).reshape(-1, 22, 3)),
         fps,
+        warm_up_s=f.get("window_frames", 0) / fps,
     )
     worst_k = max((abs(o["offset_frames"]) for o in offsets), default=float("nan"))
     stamp_error = grid["max_s"] + (worst_k if offsets else 0) / fps

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core import features, metrics
-from ..models.online import blend_weights, offline_starts, sliding_index
+from ..models.online import blend_weights, offline_starts, reported_rows, stream_index
 from .clips import EvalClip
 
 
@@ -51,10 +51,14 @@ def clip_truth(clip: EvalClip, window: int, config: features.FeatureConfig, look
 def online_truth(clip: EvalClip, window: int, config: features.FeatureConfig, lookahead: int) -> np.ndarray:
     """The true pose of every frame an online step with ``lookahead`` reports, in the frame of
     the window that reported it (T - lookahead, 22, 3)."""
-    T = len(clip.joints)
-    index = sliding_index(T, window, np.arange(lookahead, T))
-    row = window - 1 - lookahead
-    return np.stack([features.window_frame(clip.joints[i], config).points(clip.joints[i][row]) for i in index])
+    ends = np.arange(lookahead, len(clip.joints))
+    rows = reported_rows(window, lookahead, ends)
+    return np.stack(
+        [
+            features.window_frame(clip.joints[i], config).points(clip.joints[i][row])
+            for i, row in zip(stream_index(window, ends), rows)
+        ]
+    )
 
 
 def canonical_window(poses: np.ndarray, config: features.FeatureConfig) -> tuple[np.ndarray, np.ndarray]:

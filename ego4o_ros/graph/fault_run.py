@@ -77,6 +77,7 @@ def fusion_counters(node) -> dict:
     return {
         "fps": capture.fps,
         "lookahead_frames": round(node.lookahead_s * capture.fps),
+        "window_frames": capture.streaming.window,
         "max_sensor_age_s": capture.config.max_sensor_age_s,
         "imu": {
             site: {"accepted": b.accepted, "rejected": dict(b.rejected), "clock_resets": b.clock_resets}

@@ -183,7 +183,7 @@ class LiveCaptioner:
         windows (at least one: fewer frames hold the first one), each window in its own
         canonical frame."""
         window = self.config.window
-        if len(joints) < window + 1:  # hold the first frame, as online capture does
+        if len(joints) < window + 1:  # hold the first frame (the captioner reads whole windows)
             joints = np.concatenate([np.repeat(joints[:1], window + 1 - len(joints), 0), joints])
         count = min(self.windows, (len(joints) - 1) // window)
         rows = []

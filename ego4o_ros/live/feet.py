@@ -52,19 +52,19 @@ _HORIZONTAL = np.array([1.0, 0.0, 1.0])
 class FootContactConfig:
     """The stage's settings, chosen on 80 training takes (a seeded sample stratified by action;
     Ego4o online at look-ahead 2, one combination of IMUs each): the output's feet move faster
-    than the truth's when planted, so contact is taken up to 1.3 m/s, and a lock follows the raw
-    foot slowly (docs/evaluation.md, "Feet")."""
+    than the truth's when planted, so contact is taken up to 1.6 m/s, and a lock follows the raw
+    foot slowly (docs/evaluation.md, "Feet"; retuned for the session-15 weights)."""
 
     fps: float = 30.0  # Hz, the rate of the frames fed
     floor: float = 0.0  # m, the output's floor height (the canonical floor, y = 0)
-    contact_speed: tuple[float, float] = (1.3, 2.5)  # m/s: probability 1 below the first, 0 above the second
+    contact_speed: tuple[float, float] = (1.6, 3.0)  # m/s: probability 1 below the first, 0 above the second
     # m above the floor, per FOOT_JOINTS (ankle, toe, ankle, toe): 1 below the first, 0 above the second
     contact_height: tuple[tuple[float, float], ...] = ((0.12, 0.18), (0.03, 0.08), (0.12, 0.18), (0.03, 0.08))
     lock_on: float = 0.5  # a foot joint locks above this contact probability ...
     lock_off: float = 0.3  # ... and is released below this one
     blend_frames: int = 3  # frames over which a lock fades in or out
     lock_follow: float = 0.02  # fraction of the way the lock moves towards the raw foot each frame
-    max_lock_offset: float = 0.1  # m, the farthest a locked foot is held from the raw one
+    max_lock_offset: float = 0.15  # m, the farthest a locked foot is held from the raw one
     max_shift_step: float = 0.03  # m per frame, the change of the horizontal shift
     max_lift_step: float = 0.02  # m per frame, the change of the vertical shift
     max_lift: float = 0.15  # m, the largest vertical shift

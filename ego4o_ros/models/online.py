@@ -4,7 +4,9 @@
 Online, a sliding window of the last ``window`` frames is kept in pre-allocated ring
 buffers; each ``step`` with one new IMU frame runs the model on the window and emits
 the pose of the frame ``lookahead`` frames back (0 = causal). Before a full window has
-arrived the window is filled by holding the first frame. The frame reported was also
+arrived the frames so far fill the window's front and the newest is held after them (the
+reported frame sits at its own row): held future rows cost the model less than held past
+ones (docs/evaluation.md, session 15). The frame reported was also
 predicted by the previous ``ensemble - 1`` windows (with less look-ahead); the report
 is their weighted mean (temporal ensembling, as in action chunking): smoother output
 at no extra latency or model cost. ``forward_online`` is the
@@ -45,9 +47,19 @@ class PoseOutput:
     confidence: np.ndarray | None = None  # (6,) probability of those codes
 
 
-def sliding_index(num_frames: int, window: int, ends: np.ndarray) -> np.ndarray:
-    """(N, window) frame indices of windows ending at ``ends``, the first frame held."""
-    return np.clip(np.asarray(ends)[:, None] - window + 1 + np.arange(window), 0, num_frames - 1)
+def stream_index(window: int, ends: np.ndarray) -> np.ndarray:
+    """(N, window) frame indices of the online windows whose newest frame is ``ends``: the
+    last ``window`` frames, or, before that many have arrived, every frame so far with the
+    newest held after them."""
+    ends = np.asarray(ends)
+    start = np.maximum(ends - window + 1, 0)
+    return np.minimum(start[:, None] + np.arange(window), ends[:, None])
+
+
+def reported_rows(window: int, lookahead: int, ends: np.ndarray) -> np.ndarray:
+    """The row of each online window (newest frame ``ends``) that holds the frame it reports,
+    ``lookahead`` frames before the newest."""
+    return np.minimum(window - 1, np.asarray(ends)) - lookahead
 
 
 def offline_starts(num_frames: int, window: int, stride: int) -> np.ndarray:
@@ -111,40 +123,37 @@ class StreamingCapture:
         camera frame (D,), taken ``image_age`` frames before this IMU frame, or of several
         frames (K, D) with their ages (K,) (older than the window: not used)."""
         slot = self._count % self.window
-        if self._count == 0:  # hold the first frame across the whole window
-            self._acc[:], self._ori[:], self._present[:] = acc, ori, present
         self._acc[slot], self._ori[slot], self._present[slot] = acc, ori, present
         self._count += 1
-        described = self._count - 1 - self.lookahead
+        newest = self._count - 1
+        described = newest - self.lookahead
         if described < 0:
             return None
-        # Oldest-to-newest order of the ring, newest last.
-        order = (self._order + self._count) % self.window if self._count >= self.window else self._warmup_order()
+        # Oldest-to-newest order of the ring; before it is full, frames so far then the newest held.
+        full = self._count >= self.window
+        order = (self._order + self._count) % self.window if full else np.minimum(self._order, newest)
+        row = int(reported_rows(self.window, self.lookahead, newest))
         inputs = imu.network_inputs(self._acc[order][None], self._ori[order][None], self._present[order][None])
         image_args = ()
         if image is not None:
             image = np.asarray(image, np.float32).reshape(-1, np.shape(image)[-1])
             ages = np.broadcast_to(np.asarray(image_age), (len(image),))
-            image_args = self._image_args(image[None], (self.window - 1 - ages)[None])
+            image_args = self._image_args(image[None], (min(self.window - 1, newest) - ages)[None])
         features, ids = self.predictor.predict(
             inputs, self._present[order][None], *self._text_args(text, 1), *image_args
         )
-        self._recent.append(self.normalizer.denormalize(features[0, self.row : self.row + self.ensemble]))
+        # A window reporting j frames earlier holds this frame j rows after the row it reported.
+        self._recent.append(self.normalizer.denormalize(features[0, row : row + self.ensemble]))
         rows = [window[j] for j, window in enumerate(reversed(self._recent))]
         weights = self.ensemble_weights[: len(rows)]
         values = np.tensordot(weights / weights.sum(), np.stack(rows), axes=1)
-        codes, confidence = self._codes_at(ids, 0)
+        codes, confidence = self._codes_at(ids, 0, row)
         return PoseOutput(described, values, self._root.step(values), codes, confidence)
 
-    def _warmup_order(self) -> np.ndarray:
-        # Fewer frames than a window: the held first frame pads the front.
-        newest = self._count - 1
-        return np.clip(np.arange(newest - self.window + 1, newest + 1), 0, None)
-
-    def _codes_at(self, ids, index):
+    def _codes_at(self, ids, index, row):
         if ids is None:
             return None, None
-        chunk = self.row * ids.shape[1] // self.window
+        chunk = row * ids.shape[1] // self.window
         last = getattr(self.predictor, "last_confidence", None)
         return ids[index, chunk], None if last is None else last[index, chunk]
 
@@ -169,7 +178,8 @@ class StreamingCapture:
         (V, D; a row of NaN where the camera had no frame): view ``newest`` (N,) and every
         ``view_spacing`` views back."""
         index = spaced_views(newest, self.image_views, self.view_spacing)  # (N, K)
-        rows = self.window - 1 - (np.asarray(ends)[:, None] - view_frame(index))
+        ends = np.asarray(ends)[:, None]  # a window's newest frame sits at row min(window - 1, end)
+        rows = np.minimum(self.window - 1, ends) - (ends - view_frame(index))
         image = views[np.clip(index, 0, len(views) - 1)]
         seen = (index >= 0) & (index < len(views)) & np.isfinite(image).all(-1)  # NaN rows: no frame then
         return self._image_args(np.nan_to_num(image), np.where(seen, rows, -1))
@@ -194,10 +204,11 @@ class StreamingCapture:
         ends = np.arange(self.lookahead, frames)
         if not len(ends):
             return np.zeros((0, len(self.normalizer.mean))), np.zeros((0, 22, 3)), np.zeros((0, 22, 3))
-        heads, tails = [], []  # rows before the reported one; the reported row and the ensemble's
+        heads, tails = [], []  # rows up to the reported one; the reported row and the ensemble's
+        rows = reported_rows(self.window, self.lookahead, ends)
         for start in range(0, len(ends), batch):
             chunk = ends[start : start + batch]
-            index = sliding_index(frames, self.window, chunk)
+            index = stream_index(self.window, chunk)
             inputs = imu.network_inputs(acc[index], ori[index], present[index])
             image_args = ()
             if views is not None:
@@ -206,8 +217,9 @@ class StreamingCapture:
                 inputs, present[index], *self._text_args(text, len(index)), *image_args
             )
             values = self.normalizer.denormalize(normalised[:, : self.row + self.ensemble])
-            heads.append(values[:, : self.row])
-            tails.append(values[:, self.row :])
+            own = rows[start : start + batch, None] + np.arange(self.ensemble)  # (n, ensemble)
+            heads.append(values[:, : self.row + 1])
+            tails.append(np.take_along_axis(values, own[..., None], axis=1))
         tail = np.concatenate(tails)  # (N, ensemble, 263)
         total = np.zeros(tail.shape[::2])
         weight = np.zeros((len(tail), 1))
@@ -217,8 +229,11 @@ class StreamingCapture:
         features = total / weight
         root = RootIntegrator()
         stream = np.stack([root.step(row) for row in features])
-        # Each reported pose in its window's frame: that window's rows up to it, the ensembled row last.
-        window_joints = joints_from_features(np.concatenate([np.concatenate(heads), features[:, None]], axis=1))[:, -1]
+        # Each reported pose in its window's frame: that window's rows before it, then the ensembled
+        # row (rows after it do not move it: the root is integrated forwards).
+        head = np.concatenate(heads)
+        head[np.arange(len(head)), rows] = features
+        window_joints = joints_from_features(head)[np.arange(len(head)), rows]
         return features, stream, window_joints
 
     # ------------------------------------------------------------------ offline

@@ -40,9 +40,12 @@ class MaskingConfig:
     # heading and clock offsets, consumer noise): this fraction of windows gets a fresh draw.
     wear_probability: float = 0.0
     mirror_probability: float = 0.5  # left/right mirrored window (joints, features, IMUs, text)
-    # A stream's first second: until a window has filled, online capture holds the first frame
-    # over the rows before it (models/online.py). This fraction of windows gets such a start:
-    # the rows before a random row hold that row's readings, and are left out of the loss.
+    # A stream's first two seconds: until a window has filled, online capture puts the frames so
+    # far at the window's front and holds the newest after them (models/online.py). This fraction
+    # of windows gets such an end: the rows after a random row hold that row's readings and are
+    # left out of the loss (``hold_edge``). ``hold_start_probability`` does the same before the
+    # row, as the window was filled until session 15 (the first frame held in front).
+    hold_end_probability: float = 0.0
     hold_start_probability: float = 0.0
     # Description variants: the take's full description, its action alone or its style
     # alone, so text helps on action+style pairs never seen together in training.
@@ -67,22 +70,25 @@ def vanish(rng: np.random.Generator, present: np.ndarray, num_frames: int, proba
     return out
 
 
-def hold_start(
+def hold_edge(
     rng: np.random.Generator,
     acc: np.ndarray,
     ori: np.ndarray,
     present: np.ndarray,
     valid: np.ndarray,
     probability: float,
+    at_end: bool = False,
 ) -> None:
-    """In place, for a ``probability`` of the windows (B, T, ...): the rows before a random row
-    k (1 <= k <= T - 3) repeat row k's readings, as a stream's window does before it has filled,
-    and are not valid (no target: online capture never reports them)."""
+    """In place, for a ``probability`` of the windows (B, T, ...): the rows on one side of a
+    random row k repeat row k's readings and are not valid (no target: online capture never
+    reports them). After k (``at_end``) as online capture's window while it warms up
+    (``models/online.py``); before k (1 <= k <= T - 3) as its window did before session 15."""
     frames = acc.shape[1]
     for b in np.flatnonzero(rng.random(len(acc)) < probability):
-        k = int(rng.integers(1, frames - 2))
-        acc[b, :k], ori[b, :k], present[b, :k] = acc[b, k], ori[b, k], present[b, k]
-        valid[b, :k] = False
+        k = int(rng.integers(2, frames - 1)) if at_end else int(rng.integers(1, frames - 2))
+        held = slice(k + 1, None) if at_end else slice(0, k)
+        acc[b, held], ori[b, held], present[b, held] = acc[b, k], ori[b, k], present[b, k]
+        valid[b, held] = False
 
 
 def mirror_text(text: str) -> str:
@@ -269,9 +275,10 @@ class TrainingWindows:
             if worn.any():
                 acc[worn], ori[worn] = wearing.wear(acc[worn], ori[worn], WEAR_PROFILES["worn"], rng)
             acc = acc + rng.normal(0.0, masking.acc_noise_std, acc.shape)
-            if masking.hold_start_probability > 0:
-                present, valid = present.copy(), valid.copy()
-                hold_start(rng, acc, ori, present, valid, masking.hold_start_probability)
+            for probability, at_end in ((masking.hold_start_probability, False), (masking.hold_end_probability, True)):
+                if probability > 0:
+                    present, valid = present.copy(), valid.copy()
+                    hold_edge(rng, acc, ori, present, valid, probability, at_end)
         else:
             present = np.broadcast_to(np.asarray(sites, bool), (batch, frames, imu.NUM_SITES))
             text_present = np.broadcast_to(np.asarray(with_text, bool), (batch,))

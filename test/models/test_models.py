@@ -202,30 +202,55 @@ def test_online_steps_equal_sliding_windows_and_lookahead_delays(tiny_ego4o):
     acc, ori, present = _stream()
     window, lookahead = 32, 3
 
-    def window_rows(end):  # the model's rows for the window ending at frame ``end``
-        index = np.clip(np.arange(end - window + 1, end + 1), 0, None)
+    def window_rows(end):  # the model's rows for the window whose newest frame is ``end``
+        if end >= window - 1:  # the last ``window`` frames
+            index = np.arange(end - window + 1, end + 1)
+        else:  # warming up: the frames so far, then the newest held
+            index = np.array(list(range(end + 1)) + [end] * (window - 1 - end))
         inputs = imu.network_inputs(acc[index][None], ori[index][None], present[index][None])
         return predictor.predict(inputs, present[index][None])[0][0]
+
+    def row_of(frame, end):  # the row of window ``end`` that holds ``frame``
+        return frame - max(0, end - window + 1)
 
     single = StreamingCapture(predictor, normalizer, window=window, lookahead=lookahead, ensemble=1)
     outputs = [single.step(a, o, p) for a, o, p in zip(acc, ori, present)]
     assert outputs[:lookahead] == [None] * lookahead
     assert [o.frame for o in outputs[lookahead:]] == list(range(len(acc) - lookahead))
-    for out in outputs[lookahead::7]:  # frame t is row W-1-L of the window ending at t+L
-        np.testing.assert_allclose(out.features, window_rows(out.frame + lookahead)[window - 1 - lookahead], atol=1e-5)
+    for out in outputs[lookahead::3]:  # frame t is read from the window ending at t+L (warming up: at row t)
+        end = out.frame + lookahead
+        np.testing.assert_allclose(out.features, window_rows(end)[row_of(out.frame, end)], atol=1e-5)
+    assert row_of(40, 40 + lookahead) == window - 1 - lookahead
     # Temporal ensembling: the weighted mean of the windows that hold the frame (more look-ahead, more weight).
     online = StreamingCapture(predictor, normalizer, window=window, lookahead=lookahead, ensemble=4)
     assert online.ensemble == 4
     outputs = [online.step(a, o, p) for a, o, p in zip(acc, ori, present)]
-    frame = 20
-    rows = [window_rows(frame + lookahead - j)[window - 1 - lookahead + j] for j in range(4)]
-    expected = np.average(rows, axis=0, weights=[4, 3, 2, 1])
-    np.testing.assert_allclose(outputs[frame + lookahead].features, expected, atol=1e-5)
+    for frame in (5, 30, 40):  # warming up, across the first full window, after it
+        ends = [frame + lookahead - j for j in range(4)]
+        rows = [window_rows(end)[row_of(frame, end)] for end in ends]
+        expected = np.average(rows, axis=0, weights=[4, 3, 2, 1])
+        np.testing.assert_allclose(outputs[frame + lookahead].features, expected, atol=1e-5)
+    # A reset forgets the previous stream: the next one warms up as a fresh capture would.
+    fresh = StreamingCapture(predictor, normalizer, window=window, lookahead=lookahead, ensemble=4)
+    reversed_stream = [x[::-1].copy() for x in (acc, ori, present)]
+    online.reset()
+    again = [online.step(*frame) for frame in zip(*reversed_stream)]
+    first = [fresh.step(*frame) for frame in zip(*reversed_stream)]
+    for a, b in zip(again[lookahead : lookahead + 20], first[lookahead : lookahead + 20]):
+        np.testing.assert_allclose(a.features, b.features, atol=1e-6)
+    online.reset()
+    outputs = [online.step(a, o, p) for a, o, p in zip(acc, ori, present)]
     # The batched online face (what the evaluation scores) is the same computation.
     batch_features, batch_joints, window_joints = online.forward_online(acc, ori, present, batch=7)
     np.testing.assert_allclose(batch_features, np.stack([o.features for o in outputs[lookahead:]]), atol=1e-5)
     np.testing.assert_allclose(batch_joints, np.stack([o.joints for o in outputs[lookahead:]]), atol=1e-5)
     assert window_joints.shape == (len(acc) - lookahead, 22, 3)
+    for frame in (4, 45):  # each pose in the frame of its window: that window's rows, the ensembled one at its row
+        end = frame + lookahead
+        rows = window_rows(end).copy()
+        rows[row_of(frame, end)] = batch_features[frame]
+        expected = features.joints_from_features(rows)[row_of(frame, end)]
+        np.testing.assert_allclose(window_joints[frame], expected, atol=1e-5)
     online.reset()
     assert online.step(acc[0], ori[0], present[0]) is None
     feats, joints = online.forward_offline(acc, ori, present)

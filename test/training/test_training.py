@@ -286,3 +286,25 @@ def test_held_start_windows_repeat_a_row_and_leave_the_rows_before_it_out_of_the
         # the held rows read as row `first` does (up to the per-window heading alignment)
         np.testing.assert_allclose(b["imu"][k, :first], b["imu"][k, first].expand(first, -1, -1), atol=1e-6)
         assert torch.equal(a["valid"][k, first:], b["valid"][k, first:])
+
+
+def test_held_end_windows_repeat_a_row_and_leave_the_rows_after_it_out_of_the_loss(trained):
+    _, weights, cache = trained
+    windows = TrainingWindows(MotionCache(cache), "train", ModelCard.read(weights / "vqvae", "vqvae").normalizer())
+    index = np.arange(min(8, len(windows)))
+    plain = MaskingConfig(acc_noise_std=0.0, mirror_probability=0.0, vanish_probability=0.0)
+    held = replace(plain, hold_end_probability=1.0)
+    a = windows.batch(index, np.random.default_rng(0), plain)
+    b = windows.batch(index, np.random.default_rng(0), held)
+    assert torch.equal(a["features"], b["features"])  # the targets are the take's own
+    frames = b["valid"].shape[1]
+    for k in range(len(index)):
+        kept = int(b["valid"][k].sum())  # rows 0..kept-1 stay (as far as the take's own were valid)
+        assert kept >= 1 and bool(b["valid"][k, :kept].all()) and not b["valid"][k, kept:].any()
+        last = int(torch.nonzero(a["valid"][k]).max())
+        newest = min(kept, last + 1) - 1  # the row whose readings the held rows repeat
+        if kept <= last:  # the held run is not just the take's own padding
+            rest = frames - newest - 1
+            assert torch.equal(b["present"][k, newest + 1 :], b["present"][k, newest].expand(rest, -1))
+            np.testing.assert_allclose(b["imu"][k, newest + 1 :], b["imu"][k, newest].expand(rest, -1, -1), atol=1e-6)
+        assert torch.equal(a["present"][k, : newest + 1], b["present"][k, : newest + 1])
